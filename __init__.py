@@ -1,0 +1,12 @@
+"""ComfyUI entry point of the NewBie node pack: registration only.
+
+Nodes use the V3 schema; ComfyUI calls `comfy_entrypoint`. Do not export
+NODE_CLASS_MAPPINGS here: ComfyUI would then take the V1 path and skip V3.
+"""
+WEB_DIRECTORY = "./web"
+
+
+async def comfy_entrypoint():
+    from .nodes import NewBieExtension  # imported late: ComfyUI is up by now
+
+    return NewBieExtension()

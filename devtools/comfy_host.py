@@ -1,0 +1,203 @@
+"""A real ComfyUI server for the tests: start, talk to it over HTTP, stop.
+
+The host (venv + ComfyUI 0.3.75) comes from scripts/setup_host.sh. Each server
+gets its own base folder (custom_nodes with this pack linked in, input, output,
+temp, user) and a model folder added through an extra-model-paths YAML.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PACK_DIR_NAME = "ComfyUI-NewBie"
+MODEL_FOLDERS = ("diffusion_models", "text_encoders", "vae", "loras")
+
+
+def host_dir() -> Path:
+    """The prepared host; builds it (or reuses the cached one) when not given."""
+    given = os.environ.get("NEWBIE_HOST")
+    if given:
+        return Path(given)
+    out = subprocess.run(["bash", str(REPO / "scripts" / "setup_host.sh")], check=True,
+                         stdout=subprocess.PIPE, text=True)
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerError(RuntimeError):
+    pass
+
+
+@dataclass
+class PromptResult:
+    """What a posted workflow gave: outputs by node id, or the error."""
+
+    prompt_id: str | None
+    status: str                      # "success", "error", "invalid" or "interrupted"
+    outputs: dict = field(default_factory=dict)
+    error: dict | None = None        # validation: {"error", "node_errors"}; run: exception info
+    messages: list = field(default_factory=list)
+
+    def text(self, node_id: str) -> str:
+        """The first `text` UI output of a node (e.g. core PreviewAny)."""
+        return self.outputs[node_id]["text"][0]
+
+
+class ComfyServer:
+    def __init__(self, root: Path, host: Path | None = None, extra_args: list[str] = ()):
+        self.host = host or host_dir()
+        self.root = root
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.models = root / "models"
+        self.output = root / "base" / "output"
+        self.log_path = root / "server.log"
+        self.extra_args = list(extra_args)
+        self.proc: subprocess.Popen | None = None
+
+    # -- lifecycle ---------------------------------------------------------------
+    def _prepare(self):
+        base = self.root / "base"
+        for sub in ("custom_nodes", "input", "output", "temp", "user"):
+            (base / sub).mkdir(parents=True, exist_ok=True)
+        link = base / "custom_nodes" / PACK_DIR_NAME
+        if not link.exists():
+            link.symlink_to(REPO, target_is_directory=True)
+        for sub in MODEL_FOLDERS:
+            (self.models / sub).mkdir(parents=True, exist_ok=True)
+        yaml = self.root / "extra_model_paths.yaml"
+        yaml.write_text("newbie_tests:\n"
+                        f"  base_path: {self.models}\n"
+                        + "".join(f"  {sub}: {sub}\n" for sub in MODEL_FOLDERS))
+        return base, yaml
+
+    def start(self, timeout: float = 180.0) -> "ComfyServer":
+        base, yaml = self._prepare()
+        env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", DO_NOT_TRACK="1",
+                   PYTHONUNBUFFERED="1")
+        cmd = [str(self.host / "venv" / "bin" / "python"), "main.py", "--cpu",
+               "--listen", "127.0.0.1", "--port", str(self.port), "--disable-auto-launch",
+               "--disable-api-nodes", "--base-directory", str(base),
+               "--extra-model-paths-config", str(yaml),
+               "--database-url", "sqlite:///:memory:", *self.extra_args]
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(cmd, cwd=self.host / "ComfyUI", env=env,
+                                     stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ServerError(f"ComfyUI exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                self.get_json("/system_stats")
+                break
+            except (OSError, urllib.error.URLError):
+                time.sleep(0.5)
+        else:
+            self.stop()
+            raise ServerError(f"ComfyUI did not answer within {timeout}s:\n{self.log()}")
+        self._check_pack_loaded()
+        return self
+
+    def _check_pack_loaded(self):
+        log = self.log()
+        if "IMPORT FAILED" in log:
+            self.stop()
+            raise ServerError(f"the pack failed to import:\n{log}")
+        info = self.get_json("/object_info")
+        if "NewBieXMLPrompt" not in info:
+            self.stop()
+            raise ServerError(f"NewBie nodes missing from /object_info:\n{log}")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if getattr(self, "_log", None):
+            self._log.close()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def alive(self) -> bool:
+        try:
+            return "system" in self.get_json("/system_stats")
+        except (OSError, urllib.error.URLError):
+            return False
+
+    # -- HTTP ------------------------------------------------------------------
+    def request(self, path: str, body: dict | None = None, timeout: float = 30.0):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.read()
+
+    def get_json(self, path: str, timeout: float = 30.0):
+        return json.loads(self.request(path, timeout=timeout))
+
+    def view(self, image: dict) -> bytes:
+        """The bytes of an image listed in a node's UI output."""
+        query = urllib.parse.urlencode({k: image[k] for k in ("filename", "subfolder", "type")})
+        return self.request(f"/view?{query}")
+
+    def queue(self, prompt: dict) -> tuple[str | None, dict | None]:
+        """Post an API-format workflow; (prompt_id, None) or (None, validation error)."""
+        try:
+            reply = json.loads(self.request("/prompt", {"prompt": prompt,
+                                                        "client_id": uuid.uuid4().hex}))
+        except urllib.error.HTTPError as err:
+            return None, json.loads(err.read() or b"{}")
+        return reply["prompt_id"], None
+
+    def run(self, prompt: dict, timeout: float = 600.0) -> PromptResult:
+        """Post a workflow and wait for its history entry."""
+        prompt_id, invalid = self.queue(prompt)
+        if invalid is not None:
+            return PromptResult(None, "invalid", error=invalid)
+        return self.wait(prompt_id, timeout)
+
+    def wait(self, prompt_id: str, timeout: float = 600.0) -> PromptResult:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            entry = self.get_json(f"/history/{prompt_id}").get(prompt_id)
+            if entry and entry.get("status", {}).get("completed") is not None and (
+                    entry["status"]["completed"] or entry["status"].get("status_str") == "error"):
+                return self._result(prompt_id, entry)
+            if self.proc.poll() is not None:
+                raise ServerError(f"ComfyUI died while running {prompt_id}:\n{self.log()}")
+            time.sleep(0.2)
+        raise TimeoutError(f"prompt {prompt_id} did not finish in {timeout}s")
+
+    @staticmethod
+    def _result(prompt_id: str, entry: dict) -> PromptResult:
+        messages = entry["status"].get("messages", [])
+        names = [name for name, _ in messages]
+        error = next((data for name, data in messages if name == "execution_error"), None)
+        status = ("error" if error else "interrupted" if "execution_interrupted" in names
+                  else "success")
+        return PromptResult(prompt_id, status, entry.get("outputs", {}), error, messages)
+
+
+if __name__ == "__main__":  # manual use: python tests/comfy_host.py <folder>
+    srv = ComfyServer(Path(sys.argv[1])).start()
+    print(srv.url, flush=True)

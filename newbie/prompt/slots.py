@@ -1,0 +1,54 @@
+"""Character slots as the node widget stores them: one versioned JSON string.
+
+    {"version": 1, "characters": [{"n": "...", "gender": "...", ...}, ...]}
+
+Older versions are migrated here, in one place, so saved workflows keep working.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .schema import Character, PromptError
+
+SLOTS_VERSION = 1
+
+
+def _migrate(data: Any) -> dict[str, Any]:
+    # Version 0: a bare list of character objects (no envelope).
+    if isinstance(data, list):
+        data = {"version": 1, "characters": data}
+    if not isinstance(data, dict):
+        raise PromptError(f"character slots: expected an object, got {type(data).__name__}")
+    version = data.get("version", SLOTS_VERSION)
+    if not isinstance(version, int) or version < 1 or version > SLOTS_VERSION:
+        raise PromptError(f"character slots: unsupported version {version!r}; "
+                          f"this pack reads versions 1..{SLOTS_VERSION}")
+    return data
+
+
+def parse_slots(text: str) -> list[Character]:
+    """Characters from the slot JSON; empty text means no slots."""
+    if text is None or not str(text).strip():
+        return []
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise PromptError(f"character slots are not valid JSON: {err.msg}",
+                          err.lineno, err.colno) from None
+    characters = _migrate(data).get("characters", [])
+    if not isinstance(characters, list):
+        raise PromptError("character slots: 'characters' must be a list")
+    out = []
+    for i, item in enumerate(characters, start=1):
+        try:
+            out.append(Character.from_dict(item))
+        except PromptError as err:
+            raise PromptError(f"character slot {i}: {err.message}") from None
+    return out
+
+
+def dump_slots(characters: list[Character]) -> str:
+    """The slot JSON for `characters`, in the current version."""
+    return json.dumps({"version": SLOTS_VERSION,
+                       "characters": [c.to_dict() for c in characters]}, ensure_ascii=False)

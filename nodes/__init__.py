@@ -1,0 +1,11 @@
+"""ComfyUI node classes (V3 schema). Thin: validate, call `newbie`, convert types."""
+from __future__ import annotations
+
+from comfy_api.latest import ComfyExtension, io
+
+from .prompt_nodes import PROMPT_NODES
+
+
+class NewBieExtension(ComfyExtension):
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        return [*PROMPT_NODES]

@@ -1,0 +1,122 @@
+"""Nodes that build NewBie's XML character prompts."""
+from __future__ import annotations
+
+from comfy_api.latest import io
+
+from ..newbie.prompt import (GENERAL_TAG_FIELDS, Character, GeneralTags, NewBiePrompt,
+                             PromptError, build_xml, parse_slots)
+from .common import CATEGORY, CharacterList, text_input
+
+CHARACTER_TOOLTIPS = {
+    "n": "Character name as a Danbooru tag (e.g. hatsune_miku), or a placeholder "
+         "such as $character_1$. Written even when empty.",
+    "gender": "e.g. 1girl, 1boy, 1other.",
+    "appearance": "Hair, eyes, face and other looks, as comma-separated tags.",
+    "clothing": "What the character wears, as comma-separated tags.",
+    "body_type": "Build and proportions, e.g. petite, muscular.",
+    "expression": "Facial expression, e.g. smile, blush.",
+    "action": "What the character is doing, e.g. standing, holding_umbrella.",
+    "interaction": "How this character relates to the others, e.g. holding_hands.",
+    "position": "Where in the frame, e.g. center_left, center_right.",
+}
+MULTILINE_FIELDS = {"appearance", "clothing", "action"}
+
+GENERAL_TOOLTIPS = {
+    "count": "Number of people, e.g. 2girls, multiple_girls.",
+    "artists": "Artist tags, written as artist:name.",
+    "style": "e.g. anime_style, digital_art.",
+    "background": "e.g. white_background, simple_background.",
+    "environment": "Setting, e.g. classroom, forest, night_sky.",
+    "perspective": "Camera, e.g. from_above, close-up, cowboy_shot.",
+    "atmosphere": "Mood, e.g. cheerful, melancholic.",
+    "lighting": "e.g. backlighting, soft_lighting.",
+    "resolution": "e.g. high_resolution, absurdres.",
+    "quality": "e.g. masterpiece, best_quality, detailed.",
+    "objects": "Props in the scene, e.g. briefcase, umbrella.",
+    "other": "Anything else, e.g. alternate_costume.",
+}
+SLOTS_TOOLTIP = ("Character slots edited by the slot widget, stored as versioned JSON "
+                 '({"version": 1, "characters": [...]}). Leave empty to use only the chained '
+                 "characters.")
+
+
+def _raise_node_error(err: PromptError, what: str):
+    raise ValueError(f"NewBie: {what}: {err}") from None
+
+
+class NewBieCharacter(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        fields = [text_input(f, CHARACTER_TOOLTIPS[f], multiline=f in MULTILINE_FIELDS,
+                             display_name="name" if f == "n" else None)
+                  for f in CHARACTER_TOOLTIPS]
+        return io.Schema(
+            node_id="NewBieCharacter",
+            display_name="NewBie Character",
+            category=CATEGORY,
+            description="One character of a NewBie XML prompt. Chain several: each node adds "
+                        "its character after the ones coming in, in order.",
+            inputs=[CharacterList.Input("characters", optional=True,
+                                        tooltip="Characters from earlier NewBie Character nodes."),
+                    *fields],
+            outputs=[CharacterList.Output(display_name="characters",
+                                          tooltip="The incoming characters plus this one.")],
+        )
+
+    @classmethod
+    def execute(cls, characters=None, **fields) -> io.NodeOutput:
+        try:
+            character = Character.from_dict(fields)
+        except PromptError as err:
+            _raise_node_error(err, "character")
+        return io.NodeOutput([*(characters or []), character.to_dict()])
+
+
+class NewBieXMLPrompt(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        tags = [text_input(f, GENERAL_TOOLTIPS[f]) for f in GENERAL_TAG_FIELDS]
+        return io.Schema(
+            node_id="NewBieXMLPrompt",
+            display_name="NewBie XML Prompt",
+            category=CATEGORY,
+            description="Builds the XML prompt NewBie was trained on: <character_N> blocks "
+                        "(chained characters first, then the slots), <general_tags>, and an "
+                        "optional <caption>. Feed the text to NewBie Text Encode.",
+            inputs=[
+                CharacterList.Input("characters", optional=True,
+                                    tooltip="Characters from NewBie Character nodes."),
+                *tags,
+                text_input("caption", "Optional natural-language description, written as "
+                                      "<caption> after the tags.", multiline=True),
+                io.Boolean.Input("tidy_tags", default=False,
+                                 tooltip="Spaces to underscores, one ', ' between tags, "
+                                         "parentheses escaped as \\( \\), repeats dropped."),
+                text_input("character_slots", SLOTS_TOOLTIP, multiline=True, optional=True),
+            ],
+            outputs=[io.String.Output(display_name="xml", tooltip="The XML prompt text.")],
+        )
+
+    @classmethod
+    def validate_inputs(cls, character_slots: str = ""):
+        # Only the slots are checked here (no **kwargs: ComfyUI would then blame every input).
+        try:
+            parse_slots(character_slots)
+        except PromptError as err:
+            return str(err)
+        return True
+
+    @classmethod
+    def execute(cls, characters=None, caption="", tidy_tags=False, character_slots="",
+                **tags) -> io.NodeOutput:
+        try:
+            chained = [Character.from_dict(c) for c in characters or []]
+            prompt = NewBiePrompt(characters=chained + parse_slots(character_slots),
+                                  general_tags=GeneralTags.from_dict(tags), caption=caption)
+            xml = build_xml(prompt, tidy=tidy_tags)
+        except PromptError as err:
+            _raise_node_error(err, "XML prompt")
+        return io.NodeOutput(xml)
+
+
+PROMPT_NODES = [NewBieCharacter, NewBieXMLPrompt]

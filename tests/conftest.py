@@ -1,0 +1,21 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "devtools"))
+
+from comfy_host import ComfyServer  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def comfy(tmp_path_factory):
+    """One real ComfyUI server with the pack for the whole test session."""
+    server = ComfyServer(tmp_path_factory.mktemp("comfy")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
