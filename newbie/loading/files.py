@@ -1,0 +1,114 @@
+"""Reading checkpoints: safetensors only, memory-mapped, straight into a dtype.
+
+A `Checkpoint` knows its keys and shapes from the headers alone; tensors are
+read on demand as mmap views (no copy when the stored dtype is the target one).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+
+from .errors import CheckpointError
+
+PICKLE_SUFFIXES = {".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle"}
+_ST_DTYPES = {"BF16": torch.bfloat16, "F16": torch.float16, "F32": torch.float32,
+              "F64": torch.float64, "U8": torch.uint8, "I8": torch.int8, "I32": torch.int32,
+              "I64": torch.int64, "BOOL": torch.bool}
+
+
+def refuse_pickle(path: Path):
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        raise CheckpointError(path, "pickle checkpoints (.ckpt/.pt/.pth/.bin) are refused because "
+                                    "loading them can run arbitrary code; use the .safetensors "
+                                    "version of this file.")
+
+
+def weight_files(path, subfolder: str | None = None) -> list[Path]:
+    """The safetensors files behind `path`: the file, or a folder's (sharded) weights.
+
+    A folder may hold the weights directly or in `subfolder` (HF pipeline layout);
+    a `*.safetensors.index.json` names the shards.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(path, "no such file or folder.")
+    if path.is_file():
+        refuse_pickle(path)
+        if path.suffix.lower() != ".safetensors":
+            raise CheckpointError(path, "expected a .safetensors file.")
+        return [path]
+    folders = [path / subfolder, path] if subfolder else [path]
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        indexes = sorted(folder.glob("*.safetensors.index.json"))
+        if indexes:
+            shards = sorted(set(json.loads(indexes[0].read_text())["weight_map"].values()))
+            return [folder / s for s in shards]
+        files = sorted(folder.glob("*.safetensors"))
+        if files:
+            return files
+    pickles = [p.name for f in folders if f.is_dir() for p in f.iterdir()
+               if p.suffix.lower() in PICKLE_SUFFIXES]
+    hint = (f" Only pickle files were found ({', '.join(pickles[:3])}), which are refused."
+            if pickles else "")
+    raise CheckpointError(path, f"no .safetensors weights in this folder"
+                                f"{' or its ' + subfolder + '/' if subfolder else ''}.{hint}")
+
+
+class Checkpoint:
+    """Keys, shapes and lazily read tensors of one or more safetensors files."""
+
+    def __init__(self, files: list[Path], label: Path | None = None):
+        self.files = files
+        self.path = label or files[0]
+        self._handles = {}
+        self._where: dict[str, Path] = {}
+        self.shapes: dict[str, tuple[int, ...]] = {}
+        self.dtypes: dict[str, torch.dtype | None] = {}
+        for file in files:
+            if not file.exists():
+                raise CheckpointError(file, "shard listed in the index is missing.")
+            try:
+                handle = safe_open(str(file), framework="pt", device="cpu")
+            except SafetensorError as err:
+                raise CheckpointError(file, f"not a readable safetensors file ({err}); it may be "
+                                            "truncated or still downloading.") from None
+            self._handles[file] = handle
+            for key in handle.keys():
+                sl = handle.get_slice(key)
+                self._where[key] = file
+                self.shapes[key] = tuple(sl.get_shape())
+                self.dtypes[key] = _ST_DTYPES.get(sl.get_dtype())
+
+    @classmethod
+    def open(cls, path, subfolder: str | None = None) -> "Checkpoint":
+        return cls(weight_files(path, subfolder), label=Path(path))
+
+    def keys(self) -> list[str]:
+        return list(self._where)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._where
+
+    def metadata(self) -> dict[str, str]:
+        out = {}
+        for handle in self._handles.values():
+            out.update(handle.metadata() or {})
+        return out
+
+    def tensor(self, key: str, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """The tensor as an mmap view; cast (one copy) only when dtype differs."""
+        try:
+            t = self._handles[self._where[key]].get_tensor(key)
+        except SafetensorError as err:
+            raise CheckpointError(self._where[key], f"cannot read tensor {key!r} ({err}).") \
+                from None
+        return t if dtype is None or t.dtype == dtype or not t.is_floating_point() \
+            else t.to(dtype)
+
+    def raw_bytes(self, key: str) -> bytes:
+        return self.tensor(key).numpy().tobytes()

@@ -1,0 +1,104 @@
+"""Loads the NewBie transformer from the files people have:
+
+- the official HF folder (`transformer/diffusion_pytorch_model*.safetensors`,
+  official NextDiT keys) or that file alone;
+- ComfyUI's single file (`diffusion_models/NewBie-Image-Exp0.1.safetensors`,
+  the same keys, optionally under `model.diffusion_model.`);
+- the diffusers-port layout (`Lumina2Transformer2DModel` names), converted here.
+"""
+from __future__ import annotations
+
+import logging
+import re
+
+import torch
+
+from ..models.transformer import NewBieTransformer
+from ..models.transformer_config import ConfigInferenceError, StateDictMismatch, infer_config
+from .dtype import resolve_dtype
+from .errors import CheckpointError
+from .files import Checkpoint
+from .layouts import describe
+
+log = logging.getLogger(__name__)
+COMFY_PREFIX = "model.diffusion_model."
+
+# diffusers-port name -> official name, applied in order (first match wins per rule).
+_DIFFUSERS_RULES = [
+    (r"^time_caption_embed\.caption_embedder\.", "cap_embedder."),
+    (r"^time_caption_embed\.timestep_embedder\.linear_1\.", "t_embedder.mlp.0."),
+    (r"^time_caption_embed\.timestep_embedder\.linear_2\.", "t_embedder.mlp.2."),
+    (r"^time_caption_embed\.clip_text_pooled_proj\.", "clip_text_pooled_proj."),
+    (r"^time_caption_embed\.time_text_embed\.(weight|bias)$", r"time_text_embed.1.\1"),
+    (r"^time_caption_embed\.time_text_embed\.", "time_text_embed."),
+    (r"\.attn\.to_out\.0\.", ".attention.out."),
+    (r"\.attn\.norm_q\.", ".attention.q_norm."),
+    (r"\.attn\.norm_k\.", ".attention.k_norm."),
+    (r"\.feed_forward\.linear_([123])\.", r".feed_forward.w\1."),
+    (r"\.norm1\.linear\.", ".adaLN_modulation.1."),
+    (r"\.norm1\.norm\.", ".attention_norm1."),
+    (r"\.norm1\.", ".attention_norm1."),
+    (r"\.norm2\.", ".attention_norm2."),
+    (r"^norm_out\.linear_1\.", "final_layer.adaLN_modulation.1."),
+    (r"^norm_out\.linear_2\.", "final_layer.linear."),
+]
+_QKV = re.compile(r"^(.*)\.attn\.to_([qkv])\.weight$")
+
+
+def diffusers_to_official(ckpt: Checkpoint, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    out: dict[str, torch.Tensor] = {}
+    qkv: dict[str, dict[str, torch.Tensor]] = {}
+    for key in ckpt.keys():
+        match = _QKV.match(key)
+        if match:
+            qkv.setdefault(match.group(1), {})[match.group(2)] = ckpt.tensor(key, dtype)
+            continue
+        name = key
+        for pattern, repl in _DIFFUSERS_RULES:
+            name = re.sub(pattern, repl, name)
+        out[name] = ckpt.tensor(key, dtype)
+    for block, parts in qkv.items():
+        if set(parts) != {"q", "k", "v"}:
+            raise CheckpointError(ckpt.path, f"{block}.attn has only to_{'/'.join(sorted(parts))}",
+                                  layout="diffusers-port transformer")
+        out[f"{block}.attention.qkv.weight"] = torch.cat([parts["q"], parts["k"], parts["v"]])
+    return out
+
+
+def official_tensors(ckpt: Checkpoint, dtype: torch.dtype) -> tuple[dict, str]:
+    keys = ckpt.keys()
+    if "time_caption_embed.caption_embedder.1.weight" in ckpt:
+        return diffusers_to_official(ckpt, dtype), "diffusers-port transformer"
+    prefix = COMFY_PREFIX if any(k.startswith(COMFY_PREFIX) for k in keys) else ""
+    if prefix + "cap_embedder.1.weight" not in ckpt:
+        raise CheckpointError(ckpt.path, "this is not a NewBie transformer.",
+                              layout=describe(keys), missing=["cap_embedder.1.weight",
+                                                              "clip_text_pooled_proj.0.weight"])
+    tensors = {k[len(prefix):]: ckpt.tensor(k, dtype) for k in keys if k.startswith(prefix)}
+    return tensors, "NewBie transformer, official keys" + (" (ComfyUI prefix)" if prefix else "")
+
+
+def load_transformer(path, dtype="auto", device="cpu", attention: str = "auto"
+                     ) -> NewBieTransformer:
+    """A NewBieTransformer from a file or an HF/diffusers folder, in `dtype`."""
+    target = resolve_dtype(dtype, device, "transformer")
+    ckpt = Checkpoint.open(path, subfolder="transformer")
+    tensors, layout = official_tensors(ckpt, target)
+    if "clip_text_pooled_proj.0.weight" not in tensors:
+        raise CheckpointError(ckpt.path, "no pooled-CLIP path (clip_text_pooled_proj): this is "
+                                         "not NewBie-image-Exp0.1; load it with ComfyUI's core "
+                                         "nodes instead.", layout=describe(ckpt.keys()),
+                              missing=["clip_text_pooled_proj.0.weight"])
+    try:
+        config = infer_config({k: tuple(v.shape) for k, v in tensors.items()})
+        model = NewBieTransformer.from_state_dict(tensors, dtype=target, config=config)
+    except ConfigInferenceError as err:
+        raise CheckpointError(ckpt.path, f"cannot read the model size ({err}).",
+                              layout=layout) from None
+    except StateDictMismatch as err:
+        raise CheckpointError(ckpt.path, f"keys or shapes do not fit ({err}).", layout=layout,
+                              missing=err.missing, unexpected=err.unexpected) from None
+    model.set_attention_backend(attention)
+    log.info("NewBie transformer: %s, %d layers, dim %d, %s, from %s", layout,
+             config["n_layers"], config["dim"], target, ckpt.path)
+    return model.to(device)

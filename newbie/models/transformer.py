@@ -1,0 +1,273 @@
+"""NewBie-image-Exp0.1 Next-DiT: Lumina-2 NextDiT plus the pooled Jina CLIP path.
+
+Module names equal the official state-dict keys (newbie-model.md §1.3), so the
+official and ComfyUI files load as they are. Conventions are the official ones:
+t in [0, 1] with 0 = noise, output velocity = data - noise, caption tokens of a
+sample joined without padding in between, padded tokens never change the output.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.modeling_utils import ModelMixin
+from torch import nn
+
+from .attention import apply_rope, attention, rope_angles, rope_cos_sin
+from .transformer_config import check_state_dict, infer_config
+
+FREQ_EMBED_DIM = 256
+
+
+class RMSNorm(nn.Module):
+    """x * rsqrt(mean(x^2) + eps) * weight, in float32 (weight used as is, not 1 + w).
+
+    eps None means float32's machine epsilon (ComfyUI's q/k norm).
+    """
+
+    def __init__(self, dim: int, eps: float | None):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x):
+        return F.rms_norm(x.float(), (x.shape[-1],), self.weight.float(), self.eps).to(x.dtype)
+
+
+class TimestepEmbedder(nn.Module):
+    def __init__(self, width: int):
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(FREQ_EMBED_DIM, width), nn.SiLU(),
+                                 nn.Linear(width, width))
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        half = FREQ_EMBED_DIM // 2
+        freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32,
+                                                            device=t.device) / half)
+        args = t.float()[:, None] * freqs
+        features = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)  # cos first
+        return self.mlp(features.to(self.mlp[0].weight.dtype))
+
+
+class Attention(nn.Module):
+    def __init__(self, dim: int, n_heads: int, n_kv_heads: int, eps: float):
+        super().__init__()
+        self.n_heads, self.n_kv_heads = n_heads, n_kv_heads
+        self.head_dim = dim // n_heads
+        self.qkv = nn.Linear(dim, (n_heads + 2 * n_kv_heads) * self.head_dim, bias=False)
+        self.out = nn.Linear(n_heads * self.head_dim, dim, bias=False)
+        self.q_norm = RMSNorm(self.head_dim, eps)
+        self.k_norm = RMSNorm(self.head_dim, eps)
+        self.backend = "auto"
+
+    def forward(self, x, cos, sin, key_mask):
+        b, length, _ = x.shape
+        hd = self.head_dim
+        q, k, v = self.qkv(x).split([self.n_heads * hd, self.n_kv_heads * hd,
+                                     self.n_kv_heads * hd], dim=-1)
+        q = self.q_norm(q.view(b, length, self.n_heads, hd)).transpose(1, 2)
+        k = self.k_norm(k.view(b, length, self.n_kv_heads, hd)).transpose(1, 2)
+        v = v.view(b, length, self.n_kv_heads, hd).transpose(1, 2)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        return self.out(attention(q, k, v, key_mask, self.backend))
+
+
+class FeedForward(nn.Module):
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        self.w1 = nn.Linear(dim, hidden, bias=False)
+        self.w2 = nn.Linear(hidden, dim, bias=False)
+        self.w3 = nn.Linear(dim, hidden, bias=False)
+
+    def forward(self, x):
+        return self.w2(F.silu(self.w1(x)) * self.w3(x))
+
+
+class JointTransformerBlock(nn.Module):
+    """Sandwich-norm block; modulated blocks scale inputs and tanh-gate outputs."""
+
+    def __init__(self, dim, n_heads, n_kv_heads, ffn_hidden, eps, qk_eps, t_dim, modulation):
+        super().__init__()
+        self.attention = Attention(dim, n_heads, n_kv_heads, qk_eps)
+        self.feed_forward = FeedForward(dim, ffn_hidden)
+        self.attention_norm1 = RMSNorm(dim, eps)
+        self.attention_norm2 = RMSNorm(dim, eps)
+        self.ffn_norm1 = RMSNorm(dim, eps)
+        self.ffn_norm2 = RMSNorm(dim, eps)
+        if modulation:
+            self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(t_dim, 4 * dim))
+
+    def forward(self, x, cos, sin, key_mask, adaln=None):
+        if adaln is None:
+            x = x + self.attention_norm2(self.attention(self.attention_norm1(x), cos, sin,
+                                                        key_mask))
+            return x + self.ffn_norm2(self.feed_forward(self.ffn_norm1(x)))
+        scale_msa, gate_msa, scale_mlp, gate_mlp = \
+            self.adaLN_modulation(adaln).unsqueeze(1).chunk(4, dim=-1)
+        attn = self.attention(self.attention_norm1(x) * (1 + scale_msa), cos, sin, key_mask)
+        x = x + gate_msa.tanh() * self.attention_norm2(attn)
+        ffn = self.feed_forward(self.ffn_norm1(x) * (1 + scale_mlp))
+        return x + gate_mlp.tanh() * self.ffn_norm2(ffn)
+
+
+class FinalLayer(nn.Module):
+    def __init__(self, dim: int, out_dim: int, t_dim: int):
+        super().__init__()
+        self.norm_final = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
+        self.linear = nn.Linear(dim, out_dim)
+        self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(t_dim, dim))
+
+    def forward(self, x, adaln):
+        scale = self.adaLN_modulation(adaln).unsqueeze(1)
+        return self.linear(self.norm_final(x) * (1 + scale))
+
+
+def ffn_hidden_dim(dim: int, multiple_of: int, ffn_dim_multiplier: float | None) -> int:
+    hidden = 4 * dim if ffn_dim_multiplier is None else int(ffn_dim_multiplier * 4 * dim)
+    return multiple_of * math.ceil(hidden / multiple_of)
+
+
+class NewBieTransformer(ModelMixin, ConfigMixin):
+    """NextDiT_3B_GQA_patch2_Adaln_Refiner_WHIT_CLIP; defaults are the released model."""
+
+    _supports_gradient_checkpointing = False
+
+    @register_to_config
+    def __init__(self, patch_size: int = 2, in_channels: int = 16, dim: int = 2304,
+                 n_layers: int = 36, n_refiner_layers: int = 2, n_heads: int = 24,
+                 n_kv_heads: int = 8, multiple_of: int = 256,
+                 ffn_dim_multiplier: float | None = None, ffn_hidden: int | None = None,
+                 norm_eps: float = 1e-5, qk_norm_eps: float | None = 1e-5, cap_feat_dim: int = 2560,
+                 clip_text_dim: int | None = 1024, axes_dims: tuple = (32, 32, 32),
+                 axes_lens: tuple = (1024, 512, 512), rope_theta: float = 10000.0):
+        super().__init__()
+        if dim % n_heads or n_heads % n_kv_heads or sum(axes_dims) != dim // n_heads \
+                or any(d % 2 for d in axes_dims):
+            raise ValueError(f"inconsistent NewBie config: dim {dim}, heads {n_heads}/"
+                             f"{n_kv_heads}, axes_dims {list(axes_dims)}")
+        t_dim = min(dim, 1024)
+        hidden = ffn_hidden or ffn_hidden_dim(dim, multiple_of, ffn_dim_multiplier)
+        patch_dim = patch_size * patch_size * in_channels
+        self.x_embedder = nn.Linear(patch_dim, dim)
+        self.t_embedder = TimestepEmbedder(t_dim)
+        self.cap_embedder = nn.Sequential(RMSNorm(cap_feat_dim, norm_eps),
+                                          nn.Linear(cap_feat_dim, dim))
+        if clip_text_dim:
+            self.clip_text_pooled_proj = nn.Sequential(RMSNorm(clip_text_dim, norm_eps),
+                                                       nn.Linear(clip_text_dim, clip_text_dim))
+            self.time_text_embed = nn.Sequential(nn.SiLU(),
+                                                 nn.Linear(t_dim + clip_text_dim, t_dim))
+
+        def blocks(n, modulation):
+            return nn.ModuleList(JointTransformerBlock(dim, n_heads, n_kv_heads, hidden, norm_eps,
+                                                       qk_norm_eps, t_dim, modulation)
+                                 for _ in range(n))
+
+        self.noise_refiner = blocks(n_refiner_layers, True)
+        self.context_refiner = blocks(n_refiner_layers, False)
+        self.layers = blocks(n_layers, True)
+        self.norm_final = RMSNorm(dim, norm_eps)  # in the official module; never used
+        self.final_layer = FinalLayer(dim, patch_dim, t_dim)
+
+    @classmethod
+    def from_state_dict(cls, state_dict: dict, dtype: torch.dtype | None = None,
+                        config: dict | None = None) -> "NewBieTransformer":
+        """Build from official-key tensors without a float32 detour: meta init, then the
+        given tensors (cast only when their dtype differs) become the parameters."""
+        config = config or infer_config({k: tuple(v.shape) for k, v in state_dict.items()})
+        with torch.device("meta"):
+            model = cls(**config)
+        tensors = {k: v.to(dtype) if dtype is not None and v.is_floating_point()
+                   and v.dtype != dtype else v for k, v in state_dict.items()}
+        if "norm_final.weight" not in tensors:  # ComfyUI's files drop the unused norm
+            tensors["norm_final.weight"] = torch.ones(model.config.dim,
+                                                      dtype=dtype or torch.float32)
+        check_state_dict(model.state_dict(), tensors)
+        model.load_state_dict(tensors, strict=True, assign=True)
+        return model.eval().requires_grad_(False)
+
+    # -- options ---------------------------------------------------------------
+    def set_attention_backend(self, backend: str):
+        for module in self.modules():
+            if isinstance(module, Attention):
+                module.backend = backend
+
+    @property
+    def head_dim(self) -> int:
+        return self.config.dim // self.config.n_heads
+
+    # -- forward -----------------------------------------------------------------
+    def _rope(self, positions):
+        return rope_cos_sin(rope_angles(positions, tuple(self.config.axes_dims),
+                                        self.config.rope_theta))
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, cap_feats: torch.Tensor,
+                cap_mask: torch.Tensor | None = None,
+                clip_pooled: torch.Tensor | None = None) -> torch.Tensor:
+        """Velocity (data - noise) for latents x [B,C,H,W] at times t [B] in [0, 1]."""
+        b, c, h, w = x.shape
+        p = self.config.patch_size
+        if h % p or w % p:
+            raise ValueError(f"latent height and width must be multiples of {p}, got {h}x{w}")
+        dtype, device = self.x_embedder.weight.dtype, x.device
+        t = torch.as_tensor(t, device=device).reshape(-1).expand(b)
+        if cap_mask is None:
+            cap_mask = torch.ones(cap_feats.shape[:2], dtype=torch.bool, device=device)
+
+        adaln = self.t_embedder(t)
+        if clip_pooled is not None and self.config.clip_text_dim:
+            clip = self.clip_text_pooled_proj(clip_pooled.to(dtype))
+            adaln = self.time_text_embed(torch.cat([adaln, clip], dim=-1))
+
+        # Valid caption tokens first (stable), so padding anywhere becomes trailing.
+        cap_mask = cap_mask.to(device=device, dtype=torch.bool)
+        order = torch.argsort((~cap_mask).to(torch.int8), dim=1, stable=True)
+        cap_mask = torch.gather(cap_mask, 1, order)
+        cap = self.cap_embedder(torch.gather(
+            cap_feats.to(dtype), 1, order[..., None].expand(-1, -1, cap_feats.shape[-1])))
+        cap_len = cap_mask.sum(dim=1)
+        cap_max = cap.shape[1]
+        all_same = bool((cap_len == cap_len[0]).all())
+
+        cap_pos = torch.zeros(b, cap_max, 3, dtype=torch.long, device=device)
+        cap_pos[..., 0] = torch.arange(cap_max, device=device)
+        cos, sin = self._rope(cap_pos)
+        cap_key_mask = None if bool(cap_mask.all()) else cap_mask
+        for block in self.context_refiner:
+            cap = block(cap, cos, sin, cap_key_mask)
+
+        hp, wp = h // p, w // p
+        n_img = hp * wp
+        img = x.to(dtype).view(b, c, hp, p, wp, p).permute(0, 2, 4, 3, 5, 1).reshape(b, n_img, -1)
+        img = self.x_embedder(img)
+        rows = torch.arange(hp, device=device).repeat_interleave(wp)
+        cols = torch.arange(wp, device=device).repeat(hp)
+        img_pos = torch.stack([torch.zeros_like(rows), rows, cols], dim=-1).expand(b, -1, -1)
+        # Axis-0 offset is constant over image tokens, so it cancels inside the refiner.
+        cos, sin = self._rope(img_pos)
+        for block in self.noise_refiner:
+            img = block(img, cos, sin, None, adaln)
+
+        # Joint sequence per sample: [valid caption | image | padding].
+        length = int(cap_len.max()) + n_img
+        batch = torch.arange(b, device=device)[:, None]
+        img_slots = cap_len[:, None] + torch.arange(n_img, device=device)
+        joint = cap.new_zeros(b, length, cap.shape[-1])
+        keep = min(cap_max, length)
+        joint[:, :keep] = cap[:, :keep] * cap_mask[:, :keep, None]
+        joint[batch, img_slots] = img
+        positions = torch.zeros(b, length, 3, dtype=torch.long, device=device)
+        positions[..., 0] = torch.arange(length, device=device)
+        positions[batch, img_slots] = img_pos + torch.stack(
+            [cap_len, torch.zeros_like(cap_len), torch.zeros_like(cap_len)], -1)[:, None]
+        key_mask = None if all_same else (
+            torch.arange(length, device=device)[None] < (cap_len + n_img)[:, None])
+        cos, sin = self._rope(positions)
+        for block in self.layers:
+            joint = block(joint, cos, sin, key_mask, adaln)
+
+        out = self.final_layer(joint[batch, img_slots], adaln)
+        out = out.view(b, hp, wp, p, p, c).permute(0, 5, 1, 3, 2, 4).reshape(b, c, h, w)
+        return out
