@@ -1,6 +1,8 @@
 """Finding, converting and loading checkpoints in every layout people have."""
 from .dtype import DTYPE_CHOICES, resolve_dtype
 from .errors import CheckpointError
+from .text_encoders import load_text_encoders
 from .transformer import load_transformer
 
-__all__ = ["CheckpointError", "DTYPE_CHOICES", "load_transformer", "resolve_dtype"]
+__all__ = ["CheckpointError", "DTYPE_CHOICES", "load_text_encoders", "load_transformer",
+           "resolve_dtype"]
