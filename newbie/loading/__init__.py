@@ -3,6 +3,7 @@ from .dtype import DTYPE_CHOICES, resolve_dtype
 from .errors import CheckpointError
 from .text_encoders import load_text_encoders
 from .transformer import load_transformer
+from .vae import load_vae
 
 __all__ = ["CheckpointError", "DTYPE_CHOICES", "load_text_encoders", "load_transformer",
-           "resolve_dtype"]
+           "load_vae", "resolve_dtype"]

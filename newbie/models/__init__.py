@@ -1,4 +1,6 @@
 """Model code: the NewBie Next-DiT, the text encoders, the FLUX VAE."""
+from .text_encoders import DEFAULT_SYSTEM_PROMPT, NewBieTextEncoders
 from .transformer import NewBieTransformer
+from .vae import NewBieVAE
 
-__all__ = ["NewBieTransformer"]
+__all__ = ["DEFAULT_SYSTEM_PROMPT", "NewBieTextEncoders", "NewBieTransformer", "NewBieVAE"]

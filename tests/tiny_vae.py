@@ -1,0 +1,56 @@
+"""A tiny FLUX-shaped VAE, written in BFL `ae.safetensors` keys and as a diffusers folder."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import torch
+from diffusers import AutoencoderKL
+from tiny_models import random_tensors, write_safetensors
+
+from newbie.models.vae import flux_vae_config
+
+TINY_VAE = flux_vae_config(block_out_channels=(32, 32, 32, 32), layers_per_block=1)
+
+
+def diffusers_vae(seed=0) -> AutoencoderKL:
+    vae = AutoencoderKL.from_config(TINY_VAE).eval()
+    shapes = {k: tuple(v.shape) for k, v in vae.state_dict().items()}
+    vae.load_state_dict(random_tensors(shapes, seed=seed, std=0.05))
+    return vae
+
+
+def to_bfl(state: dict, levels=4) -> dict:
+    """diffusers names -> BFL names (newbie-model.md / library-notes §3b, inverted)."""
+    out = {}
+    for key, value in state.items():
+        k = key
+        k = re.sub(r"^encoder\.down_blocks\.(\d+)\.resnets\.", r"encoder.down.\1.block.", k)
+        k = re.sub(r"^encoder\.down_blocks\.(\d+)\.downsamplers\.0\.", r"encoder.down.\1.downsample.", k)
+        k = re.sub(r"^decoder\.up_blocks\.(\d+)\.resnets\.",
+                   lambda m: f"decoder.up.{levels - 1 - int(m.group(1))}.block.", k)
+        k = re.sub(r"^decoder\.up_blocks\.(\d+)\.upsamplers\.0\.",
+                   lambda m: f"decoder.up.{levels - 1 - int(m.group(1))}.upsample.", k)
+        k = k.replace("conv_shortcut", "nin_shortcut").replace("conv_norm_out", "norm_out")
+        k = re.sub(r"mid_block\.resnets\.(\d)\.", lambda m: f"mid.block_{int(m.group(1)) + 1}.", k)
+        attn = re.match(r"^(encoder|decoder)\.mid_block\.attentions\.0\.(\w+)(\.0)?\.(weight|bias)$", k)
+        if attn:
+            name = {"group_norm": "norm", "to_q": "q", "to_k": "k", "to_v": "v",
+                    "to_out": "proj_out"}[attn.group(2)]
+            k = f"{attn.group(1)}.mid.attn_1.{name}.{attn.group(4)}"
+            if value.dim() == 2:  # Linear -> 1x1 conv
+                value = value[:, :, None, None]
+        out[k] = value
+    return out
+
+
+def write_bfl_vae(path: Path, vae: AutoencoderKL, dtype=torch.float32) -> Path:
+    return write_safetensors(path, {k: v.to(dtype) for k, v in to_bfl(vae.state_dict()).items()})
+
+
+def write_diffusers_vae_folder(root: Path, vae: AutoencoderKL) -> Path:
+    folder = root / "vae"
+    write_safetensors(folder / "diffusion_pytorch_model.safetensors", vae.state_dict())
+    (folder / "config.json").write_text(json.dumps({"_class_name": "AutoencoderKL", **TINY_VAE}))
+    return root
