@@ -3,10 +3,23 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
+from ..newbie.loading import DTYPE_CHOICES
+
 CATEGORY = "NewBie"
 
 # A list of plain character dicts, so it stays JSON-able across the graph.
 CharacterList = io.Custom("NEWBIE_CHARACTER")
+NewBieModel = io.Custom("NEWBIE_MODEL")
+NewBieTextEncoders = io.Custom("NEWBIE_TEXT_ENCODERS")
+NewBieVAE = io.Custom("NEWBIE_VAE")
+
+DTYPE_TOOLTIP = ("auto: bfloat16 where the device supports it, float16 on older CUDA cards, "
+                 "float32 on CPU for the VAE. Weights load straight into this dtype.")
+
+
+def dtype_input(default: str = "auto") -> io.Combo.Input:
+    return io.Combo.Input("dtype", options=list(DTYPE_CHOICES), default=default,
+                          tooltip=DTYPE_TOOLTIP)
 
 
 def text_input(id: str, tooltip: str, multiline: bool = False, display_name: str | None = None,

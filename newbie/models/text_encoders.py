@@ -12,6 +12,8 @@ model's (design.md, "Rules that keep it real").
 """
 from __future__ import annotations
 
+import logging
+
 import torch
 from torch import nn
 from transformers import (Gemma3TextConfig, Gemma3TextModel, JinaEmbeddingsV3Config,
@@ -21,6 +23,8 @@ from transformers.models.jina_embeddings_v3.modeling_jina_embeddings_v3 import (
     JinaEmbeddingsV3RotaryEmbedding)
 
 from .tokenizers import TextTokenizer
+
+log = logging.getLogger(__name__)
 
 # The XML system prompt NewBie was trained with (finetune.py), Gemma only.
 DEFAULT_SYSTEM_PROMPT = ("You are an assistant designed to generate high-quality anime images "
@@ -116,11 +120,17 @@ class NewBieTextEncoders(nn.Module):
     def device(self) -> torch.device:
         return self.gemma.embed_tokens.weight.device
 
-    def tokenize(self, prompts: list[str], system_prompt: str | None = None):
+    def tokenize(self, prompts: list[str], system_prompt: str | None = None,
+                 gemma_max_tokens: int | None = None):
         """Token ids and masks for both encoders, plus how many Gemma prompts were cut."""
+        limit = gemma_max_tokens or self.gemma_max_tokens
         gemma_rows = [self.gemma_tokenizer.ids((system_prompt or "") + p) for p in prompts]
-        truncated = sum(len(r) > self.gemma_max_tokens for r in gemma_rows)
-        gemma_rows = [r[:self.gemma_max_tokens] for r in gemma_rows]
+        truncated = sum(len(r) > limit for r in gemma_rows)
+        if truncated:
+            longest = max(len(r) for r in gemma_rows)
+            log.warning("NewBie: %d prompt(s) longer than %d Gemma tokens (longest %d) were "
+                        "truncated, as in training", truncated, limit, longest)
+        gemma_rows = [r[:limit] for r in gemma_rows]
         jina_rows = [self.jina_tokenizer.ids(p) for p in prompts]
         # Keep </s> last when cutting Jina's input, as the HF tokenizer does.
         jina_rows = [r if len(r) <= self.jina_max_tokens
@@ -130,11 +140,13 @@ class NewBieTextEncoders(nn.Module):
         return gemma, jina, truncated
 
     @torch.no_grad()
-    def encode(self, prompts, system_prompt: str | None = None):
+    def encode(self, prompts, system_prompt: str | None = None,
+               gemma_max_tokens: int | None = None):
         """Gemma sees system_prompt + prompt; Jina sees the prompt alone."""
         if isinstance(prompts, str):
             prompts = [prompts]
-        (g_ids, g_mask), (j_ids, j_mask), _ = self.tokenize(list(prompts), system_prompt)
+        (g_ids, g_mask), (j_ids, j_mask), _ = self.tokenize(list(prompts), system_prompt,
+                                                            gemma_max_tokens)
         device = self.device
         g_mask, j_mask = g_mask.to(device), j_mask.to(self.jina.embeddings.word_embeddings.weight.device)
         cap_feats = self.gemma(input_ids=g_ids.to(device),

@@ -1,0 +1,106 @@
+"""Loader nodes: transformer, text encoders, VAE from ComfyUI's model folders."""
+from __future__ import annotations
+
+from comfy_api.latest import io
+
+from ..newbie.loading import load_text_encoders, load_transformer, load_vae, resolve_dtype
+from ..newbie.models.attention import ATTENTION_BACKENDS
+from .common import CATEGORY, NewBieModel, NewBieTextEncoders, NewBieVAE, dtype_input
+from .model_files import list_models, resolve_model
+
+
+def _compute_device():
+    import comfy.model_management as mm
+
+    return mm.get_torch_device()
+
+
+def _model_combo(id: str, kind: str, tooltip: str) -> io.Combo.Input:
+    return io.Combo.Input(id, options=list_models(kind), tooltip=tooltip)
+
+
+class NewBieModelLoader(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="NewBieModelLoader",
+            display_name="Load NewBie Model",
+            category=CATEGORY,
+            description="Loads the NewBie-image-Exp0.1 transformer from models/diffusion_models: "
+                        "the official HF folder, its transformer file, ComfyUI's single file, or "
+                        "the diffusers-port layout.",
+            inputs=[
+                _model_combo("model", "diffusion_models",
+                             "A .safetensors file or a folder (ending in /) in "
+                             "models/diffusion_models."),
+                dtype_input(),
+                io.Combo.Input("attention", options=list(ATTENTION_BACKENDS), default="auto",
+                               tooltip="auto: flash-attn when installed and on CUDA, else torch "
+                                       "SDPA."),
+            ],
+            outputs=[NewBieModel.Output(display_name="model")],
+        )
+
+    @classmethod
+    def execute(cls, model: str, dtype: str, attention: str) -> io.NodeOutput:
+        target = resolve_dtype(dtype, _compute_device(), "transformer")
+        # Weights stay memory-mapped on the CPU until the sampler needs them.
+        return io.NodeOutput(load_transformer(resolve_model("diffusion_models", model),
+                                              dtype=target, attention=attention))
+
+
+class NewBieTextEncoderLoader(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="NewBieTextEncoderLoader",
+            display_name="Load NewBie Text Encoders",
+            category=CATEGORY,
+            description="Loads Gemma 3 4B (text tower only) and the Jina CLIP v2 text tower from "
+                        "models/text_encoders: ComfyUI's single files or HF folders.",
+            inputs=[
+                _model_combo("gemma", "text_encoders",
+                             "gemma_3_4b_it_bf16.safetensors, or a gemma-3-4b-it / NewBie "
+                             "folder."),
+                _model_combo("jina", "text_encoders",
+                             "jina_clip_v2_bf16.safetensors, or a jina-clip-v2 / NewBie folder."),
+                dtype_input(),
+                io.Combo.Input("device", options=["default", "cpu"], default="default",
+                               tooltip="Where the encoders run. cpu keeps the GPU free for "
+                                       "sampling (slower encoding)."),
+            ],
+            outputs=[NewBieTextEncoders.Output(display_name="text_encoders")],
+        )
+
+    @classmethod
+    def execute(cls, gemma: str, jina: str, dtype: str, device: str) -> io.NodeOutput:
+        run_on = "cpu" if device == "cpu" else _compute_device()
+        target = resolve_dtype(dtype, run_on, "text_encoder")
+        encoders = load_text_encoders(resolve_model("text_encoders", gemma),
+                                      resolve_model("text_encoders", jina), dtype=target,
+                                      device=run_on)
+        return io.NodeOutput(encoders)
+
+
+class NewBieVAELoader(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="NewBieVAELoader",
+            display_name="Load NewBie VAE",
+            category=CATEGORY,
+            description="Loads the FLUX.1 VAE (ae.safetensors or a diffusers vae/ folder) from "
+                        "models/vae.",
+            inputs=[_model_combo("vae", "vae", "ae.safetensors or a folder with vae/."),
+                    dtype_input(default="float32")],
+            outputs=[NewBieVAE.Output(display_name="vae")],
+        )
+
+    @classmethod
+    def execute(cls, vae: str, dtype: str) -> io.NodeOutput:
+        device = _compute_device()
+        return io.NodeOutput(load_vae(resolve_model("vae", vae),
+                                      dtype=resolve_dtype(dtype, device, "vae"), device=device))
+
+
+LOADER_NODES = [NewBieModelLoader, NewBieTextEncoderLoader, NewBieVAELoader]
