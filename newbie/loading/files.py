@@ -6,6 +6,7 @@ read on demand as mmap views (no copy when the stored dtype is the target one).
 from __future__ import annotations
 
 import json
+import struct
 from pathlib import Path
 
 import torch
@@ -66,6 +67,7 @@ class Checkpoint:
         self.files = files
         self.path = label or files[0]
         self._handles = {}
+        self._offsets: dict[Path, dict[str, tuple[int, int]]] = {}
         self._where: dict[str, Path] = {}
         self.shapes: dict[str, tuple[int, ...]] = {}
         self.dtypes: dict[str, torch.dtype | None] = {}
@@ -101,14 +103,40 @@ class Checkpoint:
         return out
 
     def tensor(self, key: str, dtype: torch.dtype | None = None) -> torch.Tensor:
-        """The tensor as an mmap view; cast (one copy) only when dtype differs."""
+        """The tensor as an mmap view when no cast is needed; otherwise read through a
+        private buffer and cast, so the source pages never pile up in this process."""
+        stored = self.dtypes.get(key)
+        if dtype is not None and stored is not None and stored != dtype and stored.is_floating_point:
+            return self._read(key).to(dtype)
         try:
-            t = self._handles[self._where[key]].get_tensor(key)
+            return self._handles[self._where[key]].get_tensor(key)
         except SafetensorError as err:
             raise CheckpointError(self._where[key], f"cannot read tensor {key!r} ({err}).") \
                 from None
-        return t if dtype is None or t.dtype == dtype or not t.is_floating_point() \
-            else t.to(dtype)
+
+    def _read(self, key: str) -> torch.Tensor:
+        file = self._where[key]
+        if file not in self._offsets:
+            self._offsets[file] = _data_offsets(file)
+        start, end = self._offsets[file][key]
+        buffer = bytearray(end - start)
+        with open(file, "rb") as f:
+            f.seek(start)
+            if f.readinto(buffer) != len(buffer):
+                raise CheckpointError(file, f"tensor {key!r} is cut short; the file is truncated.")
+        flat = torch.frombuffer(buffer, dtype=self.dtypes[key]) if buffer else \
+            torch.empty(0, dtype=self.dtypes[key])
+        return flat.reshape(self.shapes[key])
 
     def raw_bytes(self, key: str) -> bytes:
         return self.tensor(key).numpy().tobytes()
+
+
+def _data_offsets(file: Path) -> dict[str, tuple[int, int]]:
+    """Absolute byte ranges of each tensor, from the safetensors header."""
+    with open(file, "rb") as f:
+        (length,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(length))
+    base = 8 + length
+    return {k: (base + v["data_offsets"][0], base + v["data_offsets"][1])
+            for k, v in header.items() if k != "__metadata__"}

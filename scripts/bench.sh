@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Runs a benchmark script from benchmarks/ in the host venv: bash scripts/bench.sh <name>
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+host=$(bash "$here/setup_host.sh")
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+exec "$host/venv/bin/python" "$here/../benchmarks/$1.py" "${@:2}"
