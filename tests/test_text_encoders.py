@@ -167,3 +167,13 @@ def test_missing_tokenizer_is_a_clear_error(tmp_path, files):
     save_file(tensors, str(tmp_path / "gemma_no_tok.safetensors"))
     with pytest.raises(CheckpointError, match="no Gemma tokenizer"):
         load_text_encoders(tmp_path / "gemma_no_tok.safetensors", files["jina_comfy"])
+
+
+def test_folder_with_only_a_sentencepiece_model(tmp_path, files, encoders):
+    folder = write_gemma_hf(tmp_path / "gemma", dtype=torch.float32)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (folder / name).unlink()
+    (folder / "tokenizer.model").write_bytes(gemma_sentencepiece())
+    enc = load_text_encoders(folder, files["jina_comfy"], dtype=torch.float32)
+    for a, b in zip(enc.encode(PROMPTS), encoders.encode(PROMPTS)):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)

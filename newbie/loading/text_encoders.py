@@ -55,11 +55,17 @@ def _find_prefix(ckpt: Checkpoint, layouts) -> str | None:
     return next((prefix for prefix, probe in layouts if prefix + probe in ckpt), None)
 
 
-def _tokenizer_folder(path: Path, subfolders: tuple[str, ...]) -> Path | None:
+SENTENCEPIECE_FILES = ("tokenizer.model", "sentencepiece.bpe.model")
+
+
+def _tokenizer_file(path: Path, subfolders: tuple[str, ...]) -> Path | None:
+    """tokenizer.json (preferred) or a SentencePiece model in or beside the weights."""
     base = path if path.is_dir() else path.parent
-    for folder in [base / s for s in subfolders] + [base, base.parent / "tokenizer"]:
-        if (folder / "tokenizer.json").is_file():
-            return folder
+    folders = [base / s for s in subfolders] + [base, base.parent / "tokenizer"]
+    for name in ("tokenizer.json", *SENTENCEPIECE_FILES):
+        for folder in folders:
+            if (folder / name).is_file():
+                return folder / name
     return None
 
 
@@ -67,11 +73,14 @@ def _tokenizer(ckpt: Checkpoint, embedded_cls, subfolders, what: str, bos_id=Non
     try:
         if "spiece_model" in ckpt:
             return embedded_cls(ckpt.raw_bytes("spiece_model"))
-        folder = _tokenizer_folder(ckpt.path, subfolders)
-        if folder is None:
+        found = _tokenizer_file(ckpt.path, subfolders)
+        if found is None:
             raise CheckpointError(ckpt.path, f"no {what} tokenizer: expected a `spiece_model` "
-                                             "tensor in the file or a tokenizer.json beside it.")
-        return HFTokenizer(folder, bos_id=bos_id)
+                                             "tensor in the file, or tokenizer.json / "
+                                             "tokenizer.model beside it.")
+        if found.name in SENTENCEPIECE_FILES:
+            return embedded_cls(found.read_bytes())
+        return HFTokenizer(found.parent, bos_id=bos_id)
     except TokenizerError as err:
         raise CheckpointError(ckpt.path, f"{what} tokenizer: {err}") from None
 
