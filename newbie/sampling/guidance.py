@@ -1,0 +1,99 @@
+"""Classifier-free guidance with the official NewBie semantics (newbie-model.md §4.3).
+
+- cond and uncond go through the model in one batched forward;
+- truncation: CFG while t < cfg_trunc (t = 0 is noise), cond-only forwards after;
+- renorm r > 0: per sample, if |v| >= r |v_cond| then v is scaled to r |v_cond|.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class Conditioning:
+    cap_feats: torch.Tensor   # [B or 1, L, D]
+    cap_mask: torch.Tensor    # [B or 1, L] bool, True on real tokens
+    clip_pooled: torch.Tensor | None  # [B or 1, Dclip]
+
+    @classmethod
+    def of(cls, value) -> "Conditioning":
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, (tuple, list)):
+            feats, mask, pooled = value
+        else:
+            feats, mask, pooled = value.cap_feats, value.cap_mask, value.clip_pooled
+        if mask is None:
+            mask = torch.ones(feats.shape[:2], dtype=torch.bool, device=feats.device)
+        return cls(feats, mask.bool(), pooled)
+
+    def expand(self, batch: int) -> "Conditioning":
+        if self.cap_feats.shape[0] == batch:
+            return self
+        if self.cap_feats.shape[0] != 1:
+            raise ValueError(f"conditioning batch {self.cap_feats.shape[0]} does not match "
+                             f"latent batch {batch}")
+        pooled = None if self.clip_pooled is None else self.clip_pooled.expand(batch, -1)
+        return Conditioning(self.cap_feats.expand(batch, -1, -1),
+                            self.cap_mask.expand(batch, -1), pooled)
+
+
+def join(a: Conditioning, b: Conditioning) -> Conditioning:
+    """[a; b] along the batch, right-padding the shorter caption (masked)."""
+    length = max(a.cap_feats.shape[1], b.cap_feats.shape[1])
+
+    def pad(c: Conditioning):
+        extra = length - c.cap_feats.shape[1]
+        return F.pad(c.cap_feats, (0, 0, 0, extra)), F.pad(c.cap_mask, (0, extra), value=False)
+
+    (fa, ma), (fb, mb) = pad(a), pad(b)
+    pooled = None if a.clip_pooled is None or b.clip_pooled is None else \
+        torch.cat([a.clip_pooled, b.clip_pooled])
+    return Conditioning(torch.cat([fa, fb]), torch.cat([ma, mb]), pooled)
+
+
+class GuidedVelocity:
+    """v(x, t) for the solvers: model forwards plus CFG, truncation and renorm."""
+
+    def __init__(self, model, cond, uncond, cfg: float, cfg_trunc: float | None,
+                 renorm: float, dtype: torch.dtype, batch: int):
+        if cfg < 0:
+            raise ValueError(f"cfg must be >= 0, got {cfg}")
+        if renorm < 0:
+            raise ValueError(f"renorm must be >= 0 (0 = off), got {renorm}")
+        self.model, self.cfg, self.cfg_trunc, self.renorm = model, cfg, cfg_trunc, renorm
+        self.dtype = dtype
+        self.cond = self._to(Conditioning.of(cond).expand(batch))
+        self.uncond = None if uncond is None else self._to(Conditioning.of(uncond).expand(batch))
+        self.both = None if self.uncond is None else join(self.cond, self.uncond)
+        self.forwards = 0  # model forwards, counted per sample batch
+
+    def _to(self, c: Conditioning) -> Conditioning:
+        device = next(self.model.parameters()).device
+        pooled = None if c.clip_pooled is None else c.clip_pooled.to(device, self.dtype)
+        return Conditioning(c.cap_feats.to(device, self.dtype), c.cap_mask.to(device), pooled)
+
+    def guided_at(self, t: float) -> bool:
+        use = self.uncond is not None and self.cfg != 1.0
+        return use and (self.cfg_trunc is None or t < self.cfg_trunc)
+
+    def _forward(self, x: torch.Tensor, t: float, c: Conditioning) -> torch.Tensor:
+        self.forwards += 1
+        tt = torch.full((x.shape[0],), float(t), device=x.device)
+        v = self.model(x.to(self.dtype), tt, c.cap_feats, c.cap_mask, c.clip_pooled)
+        return v.float()
+
+    def __call__(self, x: torch.Tensor, t: float) -> torch.Tensor:
+        if not self.guided_at(t):
+            return self._forward(x, t, self.cond)
+        v_cond, v_uncond = self._forward(torch.cat([x, x]), t, self.both).chunk(2)
+        v = v_uncond + self.cfg * (v_cond - v_uncond)
+        if self.renorm > 0:
+            dims = tuple(range(1, v.dim()))
+            limit = self.renorm * torch.linalg.vector_norm(v_cond, dim=dims, keepdim=True)
+            norm = torch.linalg.vector_norm(v, dim=dims, keepdim=True)
+            v = torch.where(norm >= limit, v * (limit / norm.clamp_min(1e-12)), v)
+        return v
