@@ -4,10 +4,12 @@ from __future__ import annotations
 from comfy_api.latest import ComfyExtension, io
 
 from .encode_nodes import ENCODE_NODES
+from .latent_nodes import LATENT_NODES
 from .loader_nodes import LOADER_NODES
 from .prompt_nodes import PROMPT_NODES
+from .sampler_nodes import SAMPLER_NODES
 
 
 class NewBieExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        return [*LOADER_NODES, *PROMPT_NODES, *ENCODE_NODES]
+        return [*LOADER_NODES, *PROMPT_NODES, *ENCODE_NODES, *LATENT_NODES, *SAMPLER_NODES]

@@ -7,6 +7,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "devtools"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from comfy_host import ComfyServer  # noqa: E402
 

@@ -271,3 +271,15 @@ class NewBieTransformer(ModelMixin, ConfigMixin):
         out = self.final_layer(joint[batch, img_slots], adaln)
         out = out.view(b, hp, wp, p, p, c).permute(0, 5, 1, 3, 2, 4).reshape(b, c, h, w)
         return out
+
+
+def cast_copy(model: NewBieTransformer, dtype: torch.dtype) -> NewBieTransformer:
+    """A separate model in another compute dtype; the original (ComfyUI caches it)
+    stays untouched. The same dtype gives the model itself."""
+    if next(model.parameters()).dtype == dtype:
+        return model
+    config = {k: v for k, v in model.config.items() if not k.startswith("_")}
+    copy = NewBieTransformer.from_state_dict(model.state_dict(), dtype=dtype, config=config)
+    backend = next((m.backend for m in model.modules() if isinstance(m, Attention)), "auto")
+    copy.set_attention_backend(backend)
+    return copy.to(next(model.parameters()).device)

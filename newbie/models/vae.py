@@ -59,7 +59,24 @@ class NewBieVAE(nn.Module):
         return self.vae.encode(x).latent_dist.mode().float()
 
     @torch.no_grad()
-    def decode(self, latent: torch.Tensor) -> torch.Tensor:
-        """Raw latent [B,16,h,w] -> IMAGE [B,8h,8w,3] in 0..1 (float32)."""
-        x = self.vae.decode(latent.to(self.device, self.dtype)).sample
+    def decode(self, latent: torch.Tensor, tile_size: int | None = None) -> torch.Tensor:
+        """Raw latent [B,16,h,w] -> IMAGE [B,8h,8w,3] in 0..1 (float32).
+
+        tile_size (pixels): decode in overlapping tiles blended at the seams, for
+        large images on small cards; the mid-block attention then sees one tile.
+        """
+        z = latent.to(self.device, self.dtype)
+        if tile_size and max(z.shape[-2:]) * self.downscale > tile_size:
+            x = self._tiled(z, tile_size)
+        else:
+            x = self.vae.decode(z).sample
         return ((x.float() + 1.0) / 2.0).clamp(0.0, 1.0).permute(0, 2, 3, 1)
+
+    def _tiled(self, z: torch.Tensor, tile_size: int) -> torch.Tensor:
+        vae = self.vae
+        saved = vae.tile_sample_min_size, vae.tile_latent_min_size
+        vae.tile_sample_min_size, vae.tile_latent_min_size = tile_size, tile_size // self.downscale
+        try:
+            return vae.tiled_decode(z).sample
+        finally:
+            vae.tile_sample_min_size, vae.tile_latent_min_size = saved

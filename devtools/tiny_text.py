@@ -20,7 +20,7 @@ CORPUS = [
     "blurry, worst quality, low quality, bad anatomy, extra limbs, poorly drawn face",
 ] * 20
 GEMMA = dict(hidden=32, intermediate=64, layers=3, heads=2, kv=1, head_dim=16)
-JINA = dict(hidden=64, intermediate=128, layers=2)
+JINA = dict(hidden=16, intermediate=64, layers=2)  # hidden = the tiny DiT clip_text_dim
 
 
 def train_sentencepiece(**options) -> bytes:
