@@ -60,12 +60,13 @@ class PromptResult:
 
 
 class ComfyServer:
-    def __init__(self, root: Path, host: Path | None = None, extra_args: list[str] = ()):
+    def __init__(self, root: Path, host: Path | None = None, extra_args: list[str] = (),
+                 models: Path | None = None):
         self.host = host or host_dir()
         self.root = root
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.models = root / "models"
+        self.models = models or root / "models"
         self.output = root / "base" / "output"
         self.log_path = root / "server.log"
         self.extra_args = list(extra_args)
@@ -160,20 +161,30 @@ class ComfyServer:
         query = urllib.parse.urlencode({k: image[k] for k in ("filename", "subfolder", "type")})
         return self.request(f"/view?{query}")
 
-    def queue(self, prompt: dict) -> tuple[str | None, dict | None]:
-        """Post an API-format workflow; (prompt_id, None) or (None, validation error)."""
+    def queue(self, prompt: dict, client_id: str | None = None
+              ) -> tuple[str | None, dict | None]:
+        """Post an API-format workflow: (prompt_id, None), or the validation error.
+
+        ComfyUI still queues a prompt when some outputs fail validation (it runs the
+        others), so any node error counts as invalid here: (prompt_id, error).
+        """
         try:
-            reply = json.loads(self.request("/prompt", {"prompt": prompt,
-                                                        "client_id": uuid.uuid4().hex}))
+            reply = json.loads(self.request("/prompt", {
+                "prompt": prompt, "client_id": client_id or uuid.uuid4().hex}))
         except urllib.error.HTTPError as err:
             return None, json.loads(err.read() or b"{}")
+        if reply.get("node_errors"):
+            return reply.get("prompt_id"), {"error": "some outputs failed validation",
+                                            "node_errors": reply["node_errors"]}
         return reply["prompt_id"], None
 
     def run(self, prompt: dict, timeout: float = 600.0) -> PromptResult:
         """Post a workflow and wait for its history entry."""
         prompt_id, invalid = self.queue(prompt)
         if invalid is not None:
-            return PromptResult(None, "invalid", error=invalid)
+            if prompt_id:
+                self.wait(prompt_id, timeout)  # let the valid part finish first
+            return PromptResult(prompt_id, "invalid", error=invalid)
         return self.wait(prompt_id, timeout)
 
     def wait(self, prompt_id: str, timeout: float = 600.0) -> PromptResult:

@@ -1,41 +1,80 @@
-"""The main job: start the real ComfyUI host with this pack, run an example
-workflow (UI format, as the editor saves it) through /prompt, print what it made.
+"""The main job: start the real ComfyUI host with this pack, run an example workflow
+(UI format, as the editor saves it) through /prompt, and save what it made.
 
     bash scripts/run.sh [example_workflows/<name>.json]
+
+With NEWBIE_MODELS pointing at a ComfyUI `models` folder that holds the files the
+workflow names (the real NewBie weights), those are used. Otherwise a random model
+set is written under the same names (tiny transformer and text encoders, full-size
+FLUX VAE) and the run says so: the image is then noise, but every node ran.
 """
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "devtools"))
+sys.path[:0] = [str(REPO / "devtools"), str(REPO)]
 
 from comfy_host import ComfyServer  # noqa: E402
 from workflow import ui_to_api  # noqa: E402
 
-DEFAULT = REPO / "example_workflows" / "newbie_xml_two_characters.json"
+DEFAULT = REPO / "example_workflows" / "newbie_t2i_two_characters.json"
+OUT = REPO / "out"
+# Loader node -> (widget position, model folder, role in the random set)
+LOADER_FILES = {"NewBieModelLoader": [(0, "diffusion_models", "model")],
+                "NewBieTextEncoderLoader": [(0, "text_encoders", "gemma"),
+                                            (1, "text_encoders", "jina")],
+                "NewBieVAELoader": [(0, "vae", "vae")], "VAELoader": [(0, "vae", "vae")]}
+
+
+def needed_files(workflow: dict) -> dict[str, Path]:
+    """role -> path relative to a models folder, read off the loader nodes."""
+    return {role: Path(folder) / node["widgets_values"][i] for node in workflow["nodes"]
+            for i, folder, role in LOADER_FILES.get(node["type"], [])}
 
 
 def main(argv: list[str]) -> int:
     path = Path(argv[0]) if argv else DEFAULT
     workflow = json.loads(path.read_text())
+    real = Path(os.environ.get("NEWBIE_MODELS", Path.home() / "ComfyUI" / "models"))
+    files = needed_files(workflow)
     with tempfile.TemporaryDirectory(prefix="newbie-run-") as tmp:
-        server = ComfyServer(Path(tmp)).start()
+        tmp = Path(tmp)
+        if not files:
+            models, note = tmp / "models", "models: none needed by this workflow"
+        elif all((real / f).exists() for f in files.values()):
+            models, note = real, f"models: the real weights from {real}"
+        else:
+            from tiny_models import write_tiny_model_set
+            models = tmp / "models"
+            write_tiny_model_set(models, {role: f.name for role, f in files.items()})
+            note = ("models: a random model set (tiny transformer and text encoders, full-size "
+                    f"FLUX VAE); the real weights were not found in {real} (set NEWBIE_MODELS "
+                    "to a ComfyUI models folder)")
+        print(note, flush=True)
+        server = ComfyServer(tmp / "run", models=models).start()
         try:
-            print(f"ComfyUI 0.3.75 with the NewBie pack at {server.url}", file=sys.stderr)
+            print(f"ComfyUI 0.3.75 with the NewBie pack at {server.url}; running {path.name}",
+                  flush=True)
             prompt = ui_to_api(workflow, server.get_json("/object_info"))
-            result = server.run(prompt)
+            result = server.run(prompt, timeout=3600)
             if result.status != "success":
-                print(f"workflow {path.name} failed ({result.status}):\n"
-                      f"{json.dumps(result.error, indent=2)}", file=sys.stderr)
+                print(f"workflow failed ({result.status}):\n{json.dumps(result.error, indent=2)}",
+                      file=sys.stderr)
                 return 1
+            OUT.mkdir(exist_ok=True)
             for node_id, output in result.outputs.items():
                 title = prompt[node_id]["_meta"]["title"]
                 for text in output.get("text", []):
                     print(f"--- {title} (node {node_id}) ---\n{text}")
+                for image in output.get("images", []):
+                    target = OUT / image["filename"]
+                    target.write_bytes(server.view(image))
+                    print(f"--- {title} (node {node_id}) ---\nimage written: {target}")
         finally:
             server.stop()
     return 0

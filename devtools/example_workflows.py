@@ -1,0 +1,183 @@
+"""Writes example_workflows/*.json in the editor's UI format from compact graphs.
+
+    python devtools/example_workflows.py      # rewrites the files
+
+Widget values are listed in the order the editor stores them (required inputs,
+then optional, an extra "fixed" after a seed), so the files load in the editor
+and convert to API form like a saved workflow.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from newbie.models.text_encoders import DEFAULT_SYSTEM_PROMPT  # noqa: E402
+
+U = ("school_uniform, serafuku, white_sailor_collar, white_shirt, short_sleeves, "
+     "red_neckerchief, bow, ")
+CHARACTERS = [
+    ["$character_1$", "1girl", "chibi, red_eyes, blue_hair, long_hair, hair_between_eyes, "
+     "head_tilt, tareme, closed_mouth", U + "blue_skirt, miniskirt, pleated_skirt, blue_hat, "
+     "mini_hat, thighhighs, grey_thighhighs, black_shoes, mary_janes", "", "happy, smile",
+     "standing, holding, holding_briefcase", "", "center_left"],
+    ["$character_2$", "1girl", "chibi, red_eyes, pink_hair, long_hair, very_long_hair, "
+     "multi-tied_hair, open_mouth", U + "red_skirt, miniskirt, pleated_skirt, hair_bow, "
+     "multiple_hair_bows, white_bow, ribbon_trim, ribbon-trimmed_bow, white_thighhighs, "
+     "black_shoes, mary_janes, bow_legwear, bare_arms", "", "happy, smile",
+     "standing, holding, holding_briefcase, waving", "", "center_right"],
+]
+GENERAL = ["2girls, multiple_girls", "", "anime_style, digital_art",
+           "white_background, simple_background", "", "", "cheerful", "", "",
+           "high_resolution, detailed", "briefcase", "alternate_costume"]
+CHARACTER_WIDGETS = ["n", "gender", "appearance", "clothing", "body_type", "expression", "action",
+                     "interaction", "position"]
+GENERAL_WIDGETS = ["count", "artists", "style", "background", "environment", "perspective",
+                   "atmosphere", "lighting", "resolution", "quality", "objects", "other"]
+MODEL_FILES = {"model": "NewBie-Image-Exp0.1.safetensors",
+               "gemma": "gemma_3_4b_it_bf16.safetensors",
+               "jina": "jina_clip_v2_bf16.safetensors", "vae": "ae.safetensors"}
+
+# type -> (sockets in, widget names in, outputs)
+NODES = {
+    "NewBieCharacter": (["characters:NEWBIE_CHARACTER"], CHARACTER_WIDGETS,
+                        ["characters:NEWBIE_CHARACTER"]),
+    "NewBieXMLPrompt": (["characters:NEWBIE_CHARACTER"],
+                        GENERAL_WIDGETS + ["caption", "tidy_tags", "character_slots"],
+                        ["xml:STRING"]),
+    "NewBieModelLoader": ([], ["model", "dtype", "attention"], ["model:NEWBIE_MODEL"]),
+    "NewBieTextEncoderLoader": ([], ["gemma", "jina", "dtype", "device"],
+                                ["text_encoders:NEWBIE_TEXT_ENCODERS"]),
+    "NewBieVAELoader": ([], ["vae", "dtype"], ["vae:NEWBIE_VAE"]),
+    "NewBieTextEncode": (["text_encoders:NEWBIE_TEXT_ENCODERS"],
+                         ["text", "negative", "system_prompt", "max_tokens"],
+                         ["positive:CONDITIONING", "negative:CONDITIONING"]),
+    "NewBieEmptyLatent": ([], ["resolution", "width", "height", "batch_size"], ["LATENT:LATENT"]),
+    "NewBieSampler": (["model:NEWBIE_MODEL", "positive:CONDITIONING", "negative:CONDITIONING",
+                       "latent_image:LATENT", "sigmas:SIGMAS"],
+                      ["seed", "steps", "cfg", "solver", "shift", "cfg_trunc", "renorm",
+                       "denoise", "dtype"], ["LATENT:LATENT"]),
+    "NewBieVAEDecode": (["vae:NEWBIE_VAE", "samples:LATENT"], ["dtype", "tile_size"],
+                        ["IMAGE:IMAGE"]),
+    "SaveImage": (["images:IMAGE"], ["filename_prefix"], []),
+    "PreviewAny": (["source:*"], [], []),
+    "LatentUpscale": (["samples:LATENT"], ["upscale_method", "width", "height", "crop"],
+                      ["LATENT:LATENT"]),
+    "VAELoader": ([], ["vae_name"], ["VAE:VAE"]),
+    "VAEDecode": (["samples:LATENT", "vae:VAE"], [], ["IMAGE:IMAGE"]),
+}
+
+
+def sampler(seed, denoise=1.0, steps=28):
+    return [seed, "fixed", steps, 4.5, "euler", 6.0, 1.0, 0.0, denoise, "bfloat16"]
+
+
+def prompt_nodes():
+    """The official two-character example as nodes, feeding the text encoder."""
+    return [
+        ("c1", "NewBieCharacter", CHARACTERS[0], {}, "Character 1 (blue hair)"),
+        ("c2", "NewBieCharacter", CHARACTERS[1], {"characters": "c1"}, "Character 2 (pink hair)"),
+        ("xml", "NewBieXMLPrompt", GENERAL + ["", False, ""], {"characters": "c2"}, None),
+        ("show_xml", "PreviewAny", [], {"source": "xml"}, "XML prompt"),
+        ("model", "NewBieModelLoader", [MODEL_FILES["model"], "auto", "auto"], {}, None),
+        ("te", "NewBieTextEncoderLoader",
+         [MODEL_FILES["gemma"], MODEL_FILES["jina"], "auto", "default"], {}, None),
+        ("enc", "NewBieTextEncode", ["", "", DEFAULT_SYSTEM_PROMPT, 512],
+         {"text_encoders": "te", "text": "xml"}, None),
+    ]
+
+
+def t2i():
+    return prompt_nodes() + [
+        ("latent", "NewBieEmptyLatent", ["1024x1024 (1:1)", 1024, 1024, 1], {}, None),
+        ("sample", "NewBieSampler", sampler(42), {"model": "model", "positive": ("enc", 0),
+                                                  "negative": ("enc", 1),
+                                                  "latent_image": "latent"}, None),
+        ("vae", "NewBieVAELoader", [MODEL_FILES["vae"], "float32"], {}, None),
+        ("decode", "NewBieVAEDecode", ["float32", 0], {"vae": "vae", "samples": "sample"}, None),
+        ("save", "SaveImage", ["NewBie"], {"images": "decode"}, None),
+    ]
+
+
+def hires_fix():
+    return prompt_nodes() + [
+        ("latent", "NewBieEmptyLatent", ["custom", 512, 512, 1], {}, None),
+        ("sample", "NewBieSampler", sampler(7), {"model": "model", "positive": ("enc", 0),
+                                                 "negative": ("enc", 1),
+                                                 "latent_image": "latent"}, "First pass 512²"),
+        ("upscale", "LatentUpscale", ["bislerp", 1024, 1024, "disabled"],
+         {"samples": "sample"}, None),
+        ("refine", "NewBieSampler", sampler(7, denoise=0.5, steps=20),
+         {"model": "model", "positive": ("enc", 0), "negative": ("enc", 1),
+          "latent_image": "upscale"}, "Hires pass (denoise 0.5)"),
+        ("vae", "NewBieVAELoader", [MODEL_FILES["vae"], "float32"], {}, None),
+        ("decode", "NewBieVAEDecode", ["float32", 0], {"vae": "vae", "samples": "refine"}, None),
+        ("save", "SaveImage", ["NewBie_hires"], {"images": "decode"}, None),
+    ]
+
+
+def core_vae_decode():
+    return prompt_nodes() + [
+        ("latent", "NewBieEmptyLatent", ["1024x1024 (1:1)", 1024, 1024, 1], {}, None),
+        ("sample", "NewBieSampler", sampler(3), {"model": "model", "positive": ("enc", 0),
+                                                 "negative": ("enc", 1),
+                                                 "latent_image": "latent"}, None),
+        ("vae", "VAELoader", [MODEL_FILES["vae"]], {}, "Load VAE (core)"),
+        ("decode", "VAEDecode", [], {"samples": "sample", "vae": "vae"}, "VAE Decode (core)"),
+        ("save", "SaveImage", ["NewBie_core_decode"], {"images": "decode"}, None),
+    ]
+
+
+def to_ui(graph) -> dict:
+    ids = {name: i for i, (name, *_) in enumerate(graph, start=1)}
+    nodes, links = [], []
+    for order, (name, kind, values, inputs, title) in enumerate(graph):
+        sockets, widgets, outputs = NODES[kind]
+        node_inputs = []
+        for spec in sockets + [f"{w}:WIDGET" for w in widgets]:
+            input_name, input_type = spec.split(":")
+            source = inputs.get(input_name)
+            if input_type == "WIDGET" and source is None:
+                continue
+            link = None
+            if source is not None:
+                src, slot = source if isinstance(source, tuple) else (source, 0)
+                link = len(links) + 1
+                src_type = NODES[dict((g[0], g[1]) for g in graph)[src]][2][slot].split(":")[1]
+                links.append([link, ids[src], slot, ids[name], len(node_inputs), src_type])
+            entry = {"name": input_name, "type": "STRING" if input_type == "WIDGET" else
+                     input_type, "link": link}
+            if input_type == "WIDGET":
+                entry["widget"] = {"name": input_name}
+            node_inputs.append(entry)
+        node = {"id": ids[name], "type": kind, "pos": [60 + 420 * (order % 4), 60 + 520 * (order // 4)],
+                "size": [400, 300], "flags": {}, "order": order, "mode": 0, "inputs": node_inputs,
+                "outputs": [{"name": o.split(":")[0], "type": o.split(":")[1], "links": []}
+                            for o in outputs],
+                "properties": {"Node name for S&R": kind}, "widgets_values": values}
+        if title:
+            node["title"] = title
+        nodes.append(node)
+    for link_id, src, slot, *_ in links:
+        nodes[src - 1]["outputs"][slot]["links"].append(link_id)
+    return {"id": "00000000-0000-4000-8000-000000000000", "revision": 0,
+            "last_node_id": len(nodes), "last_link_id": len(links), "nodes": nodes,
+            "links": links, "groups": [], "config": {},
+            "extra": {"ds": {"scale": 0.7, "offset": [0, 0]}}, "version": 0.4}
+
+
+def xml_only():
+    return prompt_nodes()[:4]
+
+
+WORKFLOWS = {"newbie_xml_two_characters": xml_only, "newbie_t2i_two_characters": t2i, "newbie_hires_fix_latent_upscale": hires_fix,
+             "newbie_t2i_core_vae_decode": core_vae_decode}
+
+if __name__ == "__main__":
+    for name, build in WORKFLOWS.items():
+        path = REPO / "example_workflows" / f"{name}.json"
+        path.write_text(json.dumps(to_ui(build()), indent=1, ensure_ascii=False) + "\n")
+        print(path.relative_to(REPO))
