@@ -187,6 +187,33 @@ class ComfyServer:
             return PromptResult(prompt_id, "invalid", error=invalid)
         return self.wait(prompt_id, timeout)
 
+    def run_watched(self, prompt: dict, timeout: float = 600.0):
+        """Run over a websocket: (result, JSON messages, binary preview frames)."""
+        import websocket
+
+        client_id = uuid.uuid4().hex
+        ws = websocket.create_connection(f"ws://127.0.0.1:{self.port}/ws?clientId={client_id}",
+                                         timeout=timeout)
+        messages, frames = [], []
+        try:
+            prompt_id, invalid = self.queue(prompt, client_id)
+            if invalid is not None:
+                return PromptResult(prompt_id, "invalid", error=invalid), messages, frames
+            while True:
+                frame = ws.recv()
+                if isinstance(frame, bytes):
+                    frames.append(frame)
+                    continue
+                message = json.loads(frame)
+                messages.append(message)
+                data = message.get("data", {})
+                if data.get("prompt_id") == prompt_id and message["type"] in (
+                        "execution_success", "execution_error", "execution_interrupted"):
+                    break
+        finally:
+            ws.close()
+        return self.wait(prompt_id, timeout), messages, frames
+
     def wait(self, prompt_id: str, timeout: float = 600.0) -> PromptResult:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -48,10 +48,9 @@ def _progress(total: int):
 
     def callback(step, total_steps, x, x_data):
         mm.throw_exception_if_processing_interrupted()
-        preview = None
-        if previewer is not None:
-            preview = previewer.decode_latent_to_preview_image("JPEG", x_data.float())
-            preview = ("JPEG", preview, 512) if preview is not None else None
+        # Already ("JPEG", image, max_size), the form the progress hook sends on.
+        preview = (previewer.decode_latent_to_preview_image("JPEG", x_data.float())
+                   if previewer is not None else None)
         bar.update_absolute(step + 1, total_steps, preview)
     return callback
 

@@ -15,7 +15,9 @@ from comfy_host import ComfyServer  # noqa: E402
 @pytest.fixture(scope="session")
 def comfy(tmp_path_factory):
     """One real ComfyUI server with the pack for the whole test session."""
-    server = ComfyServer(tmp_path_factory.mktemp("comfy")).start()
+    # Latent previews on, as users run it, so the sampler's previews are exercised.
+    server = ComfyServer(tmp_path_factory.mktemp("comfy"),
+                         extra_args=["--preview-method", "latent2rgb"]).start()
     try:
         yield server
     finally:

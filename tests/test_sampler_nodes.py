@@ -111,3 +111,13 @@ def test_interrupt_stops_the_run(comfy, tiny):
     assert result.status == "interrupted", result.messages
     assert time.monotonic() - started < 10
     assert comfy.alive()
+
+
+def test_progress_bar_and_latent_previews(comfy, tiny):
+    result, messages, frames = comfy.run_watched(t2i(seed=21, steps=5))
+    assert result.status == "success", result.error
+    progress = [m["data"] for m in messages if m["type"] == "progress" and m["data"]["node"] == "s"]
+    assert [p["value"] for p in progress] == [1, 2, 3, 4, 5] and progress[-1]["max"] == 5
+    # Binary frames: event type 1 (preview image) followed by a JPEG.
+    previews = [f for f in frames if int.from_bytes(f[:4], "big") == 1]
+    assert len(previews) >= 1 and any(b"\xff\xd8" in f[:32] for f in previews)
