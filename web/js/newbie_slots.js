@@ -1,0 +1,231 @@
+// Character-slot editor on "NewBie XML Prompt".
+//
+// The state lives in the node's `character_slots` STRING input as versioned JSON
+// ({"version": 1, "characters": [...]}); Python builds the XML from it, so API
+// prompts and installs without this file work the same. The editor hides the raw
+// text widget, edits the JSON through a form, mirrors it into node.properties
+// (saved by name, not by widget position) and previews the XML the server builds.
+import { app } from "../../../scripts/app.js";
+import { api } from "../../../scripts/api.js";
+
+const NODE = "NewBieXMLPrompt";
+const STATE_WIDGET = "character_slots";
+const PROPERTY = "newbie_character_slots";
+const VERSION = 1;
+const FIELDS = [
+  ["n", "name", "hatsune_miku or $character_1$"],
+  ["gender", "gender", "1girl"],
+  ["appearance", "appearance", "long_hair, blue_eyes"],
+  ["clothing", "clothing", "school_uniform"],
+  ["body_type", "body type", "petite"],
+  ["expression", "expression", "smile"],
+  ["action", "action", "standing, waving"],
+  ["interaction", "interaction", "holding_hands"],
+  ["position", "position", "center_left"],
+];
+const TAG_WIDGETS = ["count", "artists", "style", "background", "environment", "perspective",
+  "atmosphere", "lighting", "resolution", "quality", "objects", "other"];
+
+const CSS = `
+.newbie-slots { display: flex; flex-direction: column; gap: 6px; font: 12px sans-serif;
+  color: var(--input-text, #ddd); overflow-y: auto; box-sizing: border-box; padding: 2px; }
+.newbie-slots button { background: var(--comfy-input-bg, #222); color: var(--input-text, #ddd);
+  border: 1px solid var(--border-color, #444); border-radius: 4px; padding: 1px 6px; cursor: pointer; }
+.newbie-slots button:focus-visible, .newbie-slots input:focus-visible,
+.newbie-slots textarea:focus-visible { outline: 2px solid var(--p-primary-color, #4a9eff); }
+.newbie-slot { border: 1px solid var(--border-color, #444); border-radius: 6px; padding: 4px 6px;
+  background: var(--comfy-menu-bg, #1a1a1a); }
+.newbie-slot header { display: flex; align-items: center; gap: 4px; margin-bottom: 3px; }
+.newbie-slot header strong { flex: 1; }
+.newbie-slot label { display: grid; grid-template-columns: 74px 1fr; align-items: center; gap: 4px;
+  margin: 1px 0; color: var(--descrip-text, #999); }
+.newbie-slots input, .newbie-slots textarea { background: var(--comfy-input-bg, #222);
+  color: var(--input-text, #ddd); border: 1px solid var(--border-color, #444); border-radius: 4px;
+  padding: 2px 4px; min-width: 0; font: inherit; }
+.newbie-slots .newbie-error { color: var(--error-text, #ff6b6b); white-space: pre-wrap; }
+.newbie-slots pre { white-space: pre-wrap; margin: 4px 0; color: var(--descrip-text, #aaa); }
+`;
+
+// -- state ------------------------------------------------------------------------
+export function parseSlots(text) {
+  if (!text || !text.trim()) return { state: { version: VERSION, characters: [] } };
+  let data;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    return { error: `Character slots are not valid JSON: ${err.message}` };
+  }
+  if (Array.isArray(data)) data = { version: 1, characters: data }; // version 0: bare list
+  if (!data || typeof data !== "object") return { error: "Character slots: expected an object" };
+  const version = data.version ?? VERSION;
+  if (!Number.isInteger(version) || version < 1 || version > VERSION) {
+    return { error: `Character slots: version ${version} is not supported here (1..${VERSION})` };
+  }
+  if (!Array.isArray(data.characters ?? [])) return { error: "Character slots: 'characters' must be a list" };
+  const characters = (data.characters ?? []).map((c) => (c && typeof c === "object" ? c : {}));
+  return { state: { ...data, version: VERSION, characters } };
+}
+
+const emptyCharacter = () => Object.fromEntries(FIELDS.map(([key]) => [key, ""]));
+const el = (tag, props = {}, ...children) => {
+  const node = Object.assign(document.createElement(tag), props);
+  node.append(...children);
+  return node;
+};
+
+// -- editor -------------------------------------------------------------------------
+class SlotEditor {
+  constructor(node, stateWidget) {
+    this.node = node;
+    this.stateWidget = stateWidget;
+    this.root = el("div", { className: "newbie-slots" });
+    this.root.addEventListener("keydown", (e) => e.stopPropagation()); // keys are for the form
+    this.load(stateWidget.value ?? "");
+  }
+
+  load(text) {
+    const { state, error } = parseSlots(text);
+    this.text = text;
+    this.state = state ?? null;
+    this.error = error ?? null;
+    this.render();
+  }
+
+  commit() {
+    const text = JSON.stringify(this.state);
+    this.text = text;
+    this.stateWidget.value = text;
+    this.node.properties[PROPERTY] = text;
+    this.node.setDirtyCanvas?.(true, true);
+    this.renderPreview();
+  }
+
+  edit(change) {
+    change(this.state.characters);
+    this.commit();
+    this.render();
+  }
+
+  render() {
+    const focused = document.activeElement?.dataset?.slotKey;
+    this.root.replaceChildren();
+    if (this.error) return this.renderRaw();
+    const chars = this.state.characters;
+    const add = el("button", { textContent: "+ Add character", type: "button",
+      title: "Add a character slot" });
+    add.dataset.action = "add";
+    add.onclick = () => this.edit((c) => c.push(emptyCharacter()));
+    this.root.append(el("div", {}, add, ` ${chars.length} slot${chars.length === 1 ? "" : "s"}`));
+    chars.forEach((character, i) => this.root.append(this.renderSlot(character, i, chars.length)));
+    this.details = el("details", {}, el("summary", { textContent: "XML preview" }));
+    this.preview = el("pre", { className: "newbie-preview" });
+    this.details.append(this.preview);
+    this.details.ontoggle = () => this.renderPreview();
+    this.root.append(this.details);
+    if (focused) this.root.querySelector(`[data-slot-key="${focused}"]`)?.focus();
+  }
+
+  renderSlot(character, index, count) {
+    const button = (label, title, action, disabled, run) => {
+      const b = el("button", { textContent: label, title, type: "button", disabled });
+      b.setAttribute("aria-label", `${title} ${index + 1}`);
+      b.dataset.action = action;
+      b.onclick = () => this.edit(run);
+      return b;
+    };
+    const move = (to) => (c) => c.splice(to, 0, ...c.splice(index, 1));
+    const header = el("header", {}, el("strong", { textContent: `Character ${index + 1}` }),
+      button("↑", "Move up", "up", index === 0, move(index - 1)),
+      button("↓", "Move down", "down", index === count - 1, move(index + 1)),
+      button("Copy", "Duplicate", "duplicate", false,
+        (c) => c.splice(index + 1, 0, structuredClone(c[index]))),
+      button("✕", "Remove", "remove", false, (c) => c.splice(index, 1)));
+    const card = el("section", { className: "newbie-slot" }, header);
+    card.dataset.slot = String(index);
+    for (const [key, label, placeholder] of FIELDS) {
+      const input = el("input", { type: "text", value: character[key] ?? "", placeholder });
+      input.dataset.field = key;
+      input.dataset.slotKey = `${index}.${key}`;
+      input.oninput = () => { character[key] = input.value; this.commit(); };
+      card.append(el("label", {}, label, input));
+    }
+    return card;
+  }
+
+  renderRaw() {
+    // Malformed JSON: say why, keep the text, let it be fixed by hand.
+    const area = el("textarea", { value: this.text, rows: 8, spellcheck: false });
+    area.dataset.role = "raw";
+    const apply = el("button", { textContent: "Apply", type: "button" });
+    apply.onclick = () => {
+      this.stateWidget.value = area.value;
+      this.node.properties[PROPERTY] = area.value;
+      this.load(area.value);
+    };
+    this.root.append(el("div", { className: "newbie-error", textContent: this.error }), area, apply);
+  }
+
+  async renderPreview() {
+    if (!this.details?.open || !this.state) return;
+    const widgets = Object.fromEntries((this.node.widgets ?? []).map((w) => [w.name, w.value]));
+    const body = {
+      character_slots: this.text,
+      general_tags: Object.fromEntries(TAG_WIDGETS.map((k) => [k, widgets[k] ?? ""])),
+      caption: widgets.caption ?? "",
+      tidy_tags: !!widgets.tidy_tags,
+    };
+    try {
+      const reply = await api.fetchApi("/newbie/xml_preview", { method: "POST", body: JSON.stringify(body) });
+      const data = await reply.json();
+      this.preview.textContent = data.xml ?? data.error ?? "";
+      this.preview.classList.toggle("newbie-error", !!data.error);
+    } catch (err) {
+      this.preview.textContent = `Preview unavailable: ${err}`;
+    }
+  }
+}
+
+function hideWidget(widget) {
+  widget.type = "hidden";
+  widget.hidden = true;
+  widget.computeSize = () => [0, -4];
+  if (widget.element) widget.element.style.display = "none";
+}
+
+app.registerExtension({
+  name: "NewBie.CharacterSlots",
+  async setup() {
+    document.head.append(el("style", { textContent: CSS }));
+  },
+  async beforeRegisterNodeDef(nodeType, nodeData) {
+    if (nodeData.name !== NODE) return;
+    const created = nodeType.prototype.onNodeCreated;
+    nodeType.prototype.onNodeCreated = function () {
+      const result = created?.apply(this, arguments);
+      const stateWidget = this.widgets?.find((w) => w.name === STATE_WIDGET);
+      if (!stateWidget) return result;
+      hideWidget(stateWidget);
+      this.properties ??= {};
+      const editor = new SlotEditor(this, stateWidget);
+      this.newbieSlots = editor;
+      this.addDOMWidget("character_slots_editor", "newbie_slots", editor.root, {
+        serialize: false,
+        getMinHeight: () => 320,
+        getMaxHeight: () => 900,
+      });
+      const size = this.computeSize();
+      this.setSize([Math.max(size[0], 440), Math.max(size[1], 760)]);
+      return result;
+    };
+    const configure = nodeType.prototype.onConfigure;
+    nodeType.prototype.onConfigure = function (info) {
+      const result = configure?.apply(this, arguments);
+      const stateWidget = this.widgets?.find((w) => w.name === STATE_WIDGET);
+      // The state is kept by name in properties; widget positions may have shifted.
+      const saved = info?.properties?.[PROPERTY];
+      if (stateWidget && typeof saved === "string") stateWidget.value = saved;
+      if (stateWidget) this.newbieSlots?.load(stateWidget.value ?? "");
+      return result;
+    };
+  },
+});
