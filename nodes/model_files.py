@@ -11,8 +11,8 @@ from pathlib import Path
 
 import folder_paths
 
-FOLDER_MARKERS = ("model_index.json", "config.json", "transformer", "text_encoder", "clip_model",
-                  "vae", "tokenizer.json")
+FOLDER_MARKERS = ("model_index.json", "config.json", "adapter_config.json", "transformer",
+                  "text_encoder", "clip_model", "vae", "tokenizer.json")
 MAX_FOLDER_DEPTH = 2
 
 

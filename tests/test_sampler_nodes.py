@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tiny_lora import lora_pairs, write_peft
 from tiny_models import official_dit, write_safetensors
 from tiny_text import write_gemma_comfy, write_jina_comfy
 from tiny_vae import diffusers_vae, write_bfl_vae
@@ -19,6 +20,7 @@ def tiny(comfy):
     write_gemma_comfy(m / "text_encoders" / "gemma_t2i.safetensors")
     write_jina_comfy(m / "text_encoders" / "jina_t2i.safetensors")
     write_bfl_vae(m / "vae" / "ae_t2i.safetensors", diffusers_vae())
+    write_peft(m / "loras" / "newbie_style_lora", lora_pairs(std=0.3), alpha=4.0)
     return m
 
 
@@ -121,3 +123,19 @@ def test_progress_bar_and_latent_previews(comfy, tiny):
     # Binary frames: event type 1 (preview image) followed by a JPEG.
     previews = [f for f in frames if int.from_bytes(f[:4], "big") == 1]
     assert len(previews) >= 1 and any(b"\xff\xd8" in f[:32] for f in previews)
+
+
+def test_lora_node_changes_the_image_and_removing_it_restores_the_base(comfy, tiny):
+    options = comfy.get_json("/object_info/NewBieLoraLoader")["NewBieLoraLoader"]
+    assert "newbie_style_lora/" in options["input"]["required"]["lora_name"][1]["options"]
+    base = pixels(png(comfy, comfy.run(t2i(seed=31))))
+    graph = t2i(seed=31)
+    graph["lora"] = {"class_type": "NewBieLoraLoader", "inputs": {
+        "model": ["m", 0], "lora_name": "newbie_style_lora/", "strength": 1.0}}
+    graph["s"]["inputs"]["model"] = ["lora", 0]
+    with_lora = pixels(png(comfy, comfy.run(graph)))
+    assert np.abs(with_lora - base).mean() > 1.0
+    # Without the LoRA node again, re-sampled (not cached): exactly the base image.
+    graph = t2i(seed=31)
+    graph["enc"]["inputs"]["max_tokens"] = 500
+    assert np.array_equal(pixels(png(comfy, comfy.run(graph))), base)

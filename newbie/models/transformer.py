@@ -273,13 +273,23 @@ class NewBieTransformer(ModelMixin, ConfigMixin):
         return out
 
 
-def cast_copy(model: NewBieTransformer, dtype: torch.dtype) -> NewBieTransformer:
-    """A separate model in another compute dtype; the original (ComfyUI caches it)
-    stays untouched. The same dtype gives the model itself."""
-    if next(model.parameters()).dtype == dtype:
-        return model
+def clone(model: NewBieTransformer, dtype: torch.dtype | None = None,
+          keep_lora: bool = True) -> NewBieTransformer:
+    """A new model over the same weights (shared storage; cast only if dtype differs),
+    with the same attention backend and (keep_lora) LoRA stack. The original stays
+    untouched."""
+    from .lora_layers import attach
+
     config = {k: v for k, v in model.config.items() if not k.startswith("_")}
     copy = NewBieTransformer.from_state_dict(model.state_dict(), dtype=dtype, config=config)
     backend = next((m.backend for m in model.modules() if isinstance(m, Attention)), "auto")
     copy.set_attention_backend(backend)
+    if keep_lora and getattr(model, "lora_stack", None):
+        attach(copy, model.lora_stack)
     return copy.to(next(model.parameters()).device)
+
+
+def cast_copy(model: NewBieTransformer, dtype: torch.dtype) -> NewBieTransformer:
+    """The model in another compute dtype, as a separate model (ComfyUI caches the
+    original). The same dtype gives the model itself."""
+    return model if next(model.parameters()).dtype == dtype else clone(model, dtype)

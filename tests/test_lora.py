@@ -1,0 +1,128 @@
+"""LoRA: PEFT and single-file layouts, merge math, stacking, the base left untouched."""
+import json
+import logging
+import math
+
+import pytest
+import torch
+from tiny_lora import lora_pairs, merged, write_peft, write_single_file
+from tiny_models import TINY, official_dit, write_safetensors
+
+from newbie.lora import apply_lora
+from newbie.loading import CheckpointError
+from newbie.models import NewBieTransformer
+
+
+def inputs(seed=2):
+    gen = torch.Generator().manual_seed(seed)
+    return (torch.randn(2, 16, 8, 8, generator=gen), torch.rand(2, generator=gen),
+            torch.randn(2, 5, TINY["cap"], generator=gen), None,
+            torch.randn(2, TINY["clip"], generator=gen))
+
+
+@pytest.fixture()
+def base():
+    return NewBieTransformer.from_state_dict(official_dit())
+
+
+def close(a, b):
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_peft_adapter_equals_the_hand_merged_reference(tmp_path, base):
+    pairs = lora_pairs(rank=4)
+    folder = write_peft(tmp_path / "adapter", pairs, alpha=8.0)
+    expected = NewBieTransformer.from_state_dict(merged(official_dit(), [(pairs, 0.7 * 8 / 4)]))
+    for path in (folder, folder / "adapter_model.safetensors"):  # folder or file
+        lora = apply_lora(base, path, strength=0.7)
+        close(lora(*inputs()), expected(*inputs()))
+
+
+def test_rslora_scales_by_sqrt_rank(tmp_path, base):
+    pairs = lora_pairs(rank=4)
+    lora = apply_lora(base, write_peft(tmp_path / "rs", pairs, alpha=8.0, rslora=True))
+    expected = NewBieTransformer.from_state_dict(merged(official_dit(),
+                                                        [(pairs, 8 / math.sqrt(4))]))
+    close(lora(*inputs()), expected(*inputs()))
+
+
+@pytest.mark.parametrize("kohya", [False, True], ids=["diffusion_model", "lora_unet"])
+def test_single_file_layouts(tmp_path, base, kohya):
+    pairs = {k: (a.bfloat16().float(), b.bfloat16().float()) for k, (a, b) in lora_pairs().items()}
+    path = write_single_file(tmp_path / "lora.safetensors", pairs, alpha=2.0, kohya=kohya)
+    lora = apply_lora(base, path, strength=-1.0)  # negative strength allowed
+    expected = NewBieTransformer.from_state_dict(merged(official_dit(), [(pairs, -2.0 / 4)]))
+    close(lora(*inputs()), expected(*inputs()))
+
+
+def test_strength_zero_is_the_base_and_the_base_is_untouched(tmp_path, base):
+    before = {k: v.clone() for k, v in base.state_dict().items()}
+    out_before = base(*inputs())
+    folder = write_peft(tmp_path / "a", lora_pairs(), alpha=4.0)
+    zero = apply_lora(base, folder, strength=0.0)
+    torch.testing.assert_close(zero(*inputs()), out_before, rtol=0, atol=0)
+    strong = apply_lora(base, folder, strength=1.0)
+    assert (strong(*inputs()) - out_before).abs().mean() > 1e-3
+    for key, value in base.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    torch.testing.assert_close(base(*inputs()), out_before, rtol=0, atol=0)
+    assert not hasattr(base, "lora_stack") or not base.lora_stack
+
+
+def test_two_chained_loras_equal_both_merged(tmp_path, base):
+    a, b = lora_pairs(seed=1), lora_pairs(seed=2, rank=2)
+    first = apply_lora(base, write_peft(tmp_path / "a", a, alpha=4.0), strength=0.5)
+    both = apply_lora(first, write_single_file(tmp_path / "b.safetensors", b, alpha=2.0))
+    b_rounded = {k: (x.bfloat16().float(), y.bfloat16().float()) for k, (x, y) in b.items()}
+    expected = NewBieTransformer.from_state_dict(
+        merged(official_dit(), [(a, 0.5 * 4 / 4), (b_rounded, 2.0 / 2)]))
+    close(both(*inputs()), expected(*inputs()))
+    assert len(both.lora_stack) == 2 and len(first.lora_stack) == 1
+
+
+def test_lora_survives_the_compute_dtype_copy(tmp_path, base):
+    from newbie.models.transformer import cast_copy
+    lora = apply_lora(base, write_peft(tmp_path / "a", lora_pairs(), alpha=4.0))
+    half = cast_copy(lora, torch.bfloat16)
+    x, t, cap, mask, pooled = inputs()
+    out = half(x.bfloat16(), t, cap.bfloat16(), mask, pooled.bfloat16()).float()
+    torch.testing.assert_close(out, lora(*inputs()), rtol=0.05, atol=0.05)
+
+
+def test_a_lora_for_another_model_is_refused_with_its_keys(tmp_path, base):
+    path = write_safetensors(tmp_path / "sdxl_lora.safetensors", {
+        "lora_unet_input_blocks_4_1_proj_in.lora_down.weight": torch.zeros(4, 320),
+        "lora_unet_input_blocks_4_1_proj_in.lora_up.weight": torch.zeros(320, 4)})
+    with pytest.raises(CheckpointError, match=r"sdxl_lora.safetensors: no LoRA key maps.*"
+                                              r"lora_unet_input_blocks_4_1_proj_in"):
+        apply_lora(base, path)
+
+
+def test_text_encoder_lora_and_rank_mismatch_are_clear(tmp_path, base):
+    te = write_safetensors(tmp_path / "te.safetensors", {
+        "lora_te_text_model_encoder_layers_0_mlp_fc1.lora_down.weight": torch.zeros(4, 8),
+        "lora_te_text_model_encoder_layers_0_mlp_fc1.lora_up.weight": torch.zeros(8, 4)})
+    with pytest.raises(CheckpointError, match="targets the text encoders"):
+        apply_lora(base, te)
+    pairs = lora_pairs()
+    module = next(iter(pairs))
+    pairs[module] = (pairs[module][0], torch.zeros(pairs[module][1].shape[0], 3))
+    with pytest.raises(CheckpointError, match=f"{module}: LoRA shapes"):
+        apply_lora(base, write_peft(tmp_path / "bad", pairs, alpha=4.0))
+
+
+def test_partial_match_applies_with_a_warning(tmp_path, base, caplog):
+    pairs = lora_pairs()
+    tensors = {}
+    for module, (a, b) in pairs.items():
+        tensors[f"base_model.model.{module}.lora_A.weight"] = a
+        tensors[f"base_model.model.{module}.lora_B.weight"] = b
+    tensors["base_model.model.vision_adapter.proj.lora_A.weight"] = torch.zeros(4, 8)
+    tensors["base_model.model.vision_adapter.proj.lora_B.weight"] = torch.zeros(8, 4)
+    folder = tmp_path / "partial"
+    write_safetensors(folder / "adapter_model.safetensors", tensors)
+    (folder / "adapter_config.json").write_text(json.dumps({"r": 4, "lora_alpha": 4}))
+    with caplog.at_level(logging.WARNING):
+        apply_lora(base, folder)
+    assert f"{len(pairs)} of {len(pairs) + 1} adapters applied" in caplog.text
+    assert "vision_adapter.proj" in caplog.text
