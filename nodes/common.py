@@ -27,3 +27,12 @@ def text_input(id: str, tooltip: str, multiline: bool = False, display_name: str
     """A string widget for prompt text: never dynamic-prompt expanded ({a|b} stays literal)."""
     return io.String.Input(id, display_name=display_name, tooltip=tooltip, multiline=multiline,
                            default=default, dynamic_prompts=False, optional=optional)
+
+
+def out_of_memory(what: str, lower: str):
+    """Free what can be freed, then say what to lower."""
+    import comfy.model_management as mm
+
+    mm.soft_empty_cache()
+    return MemoryError(f"NewBie: out of memory while {what}. Lower {lower}, or let ComfyUI "
+                       "offload (--lowvram) and keep the text encoders on the CPU.")

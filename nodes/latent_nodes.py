@@ -8,7 +8,7 @@ import torch
 from comfy_api.latest import io
 
 from ..newbie.sizes import SIZE_MULTIPLE, aspect_buckets, check_size
-from .common import CATEGORY, NewBieVAE
+from .common import CATEGORY, NewBieVAE, out_of_memory
 
 log = logging.getLogger(__name__)
 CUSTOM = "custom"
@@ -101,7 +101,12 @@ class NewBieVAEDecode(io.ComfyNode):
         if latent.dim() != 4 or latent.shape[1] != 16:
             raise ValueError(f"samples have shape {list(latent.shape)}; expected a 16-channel "
                              "FLUX latent")
-        return io.NodeOutput(_vae_in(vae, dtype).decode(latent, tile_size=tile_size or None).cpu())
+        try:
+            image = _vae_in(vae, dtype).decode(latent, tile_size=tile_size or None)
+        except torch.OutOfMemoryError:
+            raise out_of_memory("decoding", "the tile size (try 1024, then 512), the "
+                                "resolution or the batch size") from None
+        return io.NodeOutput(image.cpu())
 
 
 class NewBieVAEEncode(io.ComfyNode):

@@ -1,11 +1,13 @@
 """Loader nodes: transformer, text encoders, VAE from ComfyUI's model folders."""
 from __future__ import annotations
 
+import torch
 from comfy_api.latest import io
 
 from ..newbie.loading import load_text_encoders, load_transformer, load_vae, resolve_dtype
 from ..newbie.models.attention import ATTENTION_BACKENDS
-from .common import CATEGORY, NewBieModel, NewBieTextEncoders, NewBieVAE, dtype_input
+from .common import (CATEGORY, NewBieModel, NewBieTextEncoders, NewBieVAE, dtype_input,
+                     out_of_memory)
 from .model_files import list_models, resolve_model
 
 
@@ -76,9 +78,13 @@ class NewBieTextEncoderLoader(io.ComfyNode):
     def execute(cls, gemma: str, jina: str, dtype: str, device: str) -> io.NodeOutput:
         run_on = "cpu" if device == "cpu" else _compute_device()
         target = resolve_dtype(dtype, run_on, "text_encoder")
-        encoders = load_text_encoders(resolve_model("text_encoders", gemma),
-                                      resolve_model("text_encoders", jina), dtype=target,
-                                      device=run_on)
+        try:
+            encoders = load_text_encoders(resolve_model("text_encoders", gemma),
+                                          resolve_model("text_encoders", jina), dtype=target,
+                                          device=run_on)
+        except torch.OutOfMemoryError:
+            raise out_of_memory("loading the text encoders",
+                                "the dtype (bfloat16) or set device to cpu") from None
         return io.NodeOutput(encoders)
 
 

@@ -8,11 +8,13 @@ from comfy_api.latest import io
 
 from ..newbie.models.transformer import cast_copy
 from ..newbie.models.vae import from_model_space, to_model_space
-from ..newbie.sampling import SOLVERS, Conditioning, comfy_noise, sample
-from .common import CATEGORY, NewBieModel
+from ..newbie.loading import resolve_dtype
+from ..newbie.sampling import SOLVERS, Conditioning, NonFiniteError, comfy_noise, sample
+from .common import CATEGORY, NewBieModel, out_of_memory
 
 log = logging.getLogger(__name__)
 COMPUTE_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+AUTO = "auto"  # bf16 where supported, else fp16; one retry in fp32 if it overflows
 
 
 def conditioning_to_newbie(conditioning, which: str, model) -> Conditioning:
@@ -91,8 +93,10 @@ class NewBieSampler(io.ComfyNode):
                                tooltip="CFG renorm: cap the guided velocity at this multiple "
                                        "of the positive one. 0 = off (official default)."),
                 io.Float.Input("denoise", default=1.0, min=0.01, max=1.0, step=0.01),
-                io.Combo.Input("dtype", options=list(COMPUTE_DTYPES), default="bfloat16",
-                               tooltip="Compute dtype while sampling."),
+                io.Combo.Input("dtype", options=[*COMPUTE_DTYPES, AUTO], default="bfloat16",
+                               tooltip="Compute dtype while sampling. auto: bfloat16 where "
+                                       "supported, else float16, retried once in float32 if "
+                                       "it overflows."),
                 io.Sigmas.Input("sigmas", optional=True,
                                 tooltip="Optional schedule from core sigma nodes (1 = noise); "
                                         "replaces steps, shift and denoise."),
@@ -114,15 +118,29 @@ class NewBieSampler(io.ComfyNode):
                              f"of 16); got {samples.shape[-2] * 8}x{samples.shape[-1] * 8}")
         device = mm.get_torch_device()
         model.to(device)
-        compute = cast_copy(model, COMPUTE_DTYPES[dtype])
         cond = conditioning_to_newbie(positive, "positive", model)
         uncond = conditioning_to_newbie(negative, "negative", model)
         noise = comfy_noise(samples.shape, seed, latent_image.get("batch_index"))
         steps_total = len(sigmas) - 1 if sigmas is not None else steps
-        result = sample(compute, cond, uncond, noise, steps=steps, solver=solver, shift=shift,
-                        cfg=cfg, cfg_trunc=None if cfg_trunc >= 1.0 else cfg_trunc,
-                        renorm=renorm, sigmas=sigmas, latent=to_model_space(samples.float()),
-                        denoise=denoise, callback=_progress(steps_total))
+
+        def run(compute_dtype):
+            return sample(cast_copy(model, compute_dtype), cond, uncond, noise, steps=steps,
+                          solver=solver, shift=shift, cfg=cfg,
+                          cfg_trunc=None if cfg_trunc >= 1.0 else cfg_trunc, renorm=renorm,
+                          sigmas=sigmas, latent=to_model_space(samples.float()),
+                          denoise=denoise, callback=_progress(steps_total))
+
+        first = resolve_dtype("auto", device) if dtype == AUTO else COMPUTE_DTYPES[dtype]
+        try:
+            try:
+                result = run(first)
+            except NonFiniteError as err:
+                if dtype != AUTO or first == torch.float32:
+                    raise
+                log.warning("NewBie Sampler: %s; retrying once in float32", err)
+                result = run(torch.float32)
+        except torch.OutOfMemoryError:
+            raise out_of_memory("sampling", "the resolution or batch size") from None
         out = {k: v for k, v in latent_image.items() if k not in ("samples", "noise_mask")}
         out["samples"] = from_model_space(result).cpu()
         return io.NodeOutput(out)

@@ -166,3 +166,25 @@ def test_bad_settings_are_clear_errors(bad, message):
     with pytest.raises(ValueError, match=message):
         sample(ToyField(lambda x, t, c: -x), cond(), cond(), torch.randn(1, 16, 4, 4),
                **{"steps": 4, **bad})
+
+
+def test_fp16_overflow_is_named_not_saved():
+    from newbie.sampling import NonFiniteError
+    model = ToyField(lambda x, t, c: x * 1e6, dtype=torch.float16)
+    with pytest.raises(NonFiniteError, match=r"NaN/Inf at t = 0\.0000 .*float16; use bfloat16"):
+        sample(model, cond(), None, torch.randn(1, 16, 4, 4), steps=3, cfg=1.0)
+
+
+def test_fp16_clamps_keep_the_transformer_finite():
+    from tiny_models import official_dit
+
+    from newbie.models import NewBieTransformer
+    weights = official_dit()
+    for key in weights:  # blow the FFN up past float16's range
+        if "feed_forward.w2" in key:
+            weights[key] = weights[key] * 1e5
+    model = NewBieTransformer.from_state_dict(weights, dtype=torch.float16)
+    x = torch.randn(1, 16, 8, 8, dtype=torch.float16)
+    out = model(x, torch.tensor([0.5]), torch.randn(1, 4, 32, dtype=torch.float16), None,
+                torch.randn(1, 16, dtype=torch.float16))
+    assert torch.isfinite(out).all()

@@ -19,6 +19,15 @@ from .attention import apply_rope, attention, rope_angles, rope_cos_sin
 from .transformer_config import check_state_dict, infer_config
 
 FREQ_EMBED_DIM = 256
+FP16_MAX = 65504.0
+
+
+def clamp_fp16(x: torch.Tensor) -> torch.Tensor:
+    """Keep float16 activations finite where they can pass its range (attention and
+    FFN outputs, the residual stream); other dtypes pass through."""
+    if x.dtype != torch.float16:
+        return x
+    return torch.nan_to_num(x, nan=0.0, posinf=FP16_MAX, neginf=-FP16_MAX)
 
 
 class RMSNorm(nn.Module):
@@ -101,15 +110,16 @@ class JointTransformerBlock(nn.Module):
 
     def forward(self, x, cos, sin, key_mask, adaln=None):
         if adaln is None:
-            x = x + self.attention_norm2(self.attention(self.attention_norm1(x), cos, sin,
-                                                        key_mask))
-            return x + self.ffn_norm2(self.feed_forward(self.ffn_norm1(x)))
+            attn = clamp_fp16(self.attention(self.attention_norm1(x), cos, sin, key_mask))
+            x = clamp_fp16(x + self.attention_norm2(attn))
+            return clamp_fp16(x + self.ffn_norm2(clamp_fp16(self.feed_forward(self.ffn_norm1(x)))))
         scale_msa, gate_msa, scale_mlp, gate_mlp = \
             self.adaLN_modulation(adaln).unsqueeze(1).chunk(4, dim=-1)
-        attn = self.attention(self.attention_norm1(x) * (1 + scale_msa), cos, sin, key_mask)
-        x = x + gate_msa.tanh() * self.attention_norm2(attn)
-        ffn = self.feed_forward(self.ffn_norm1(x) * (1 + scale_mlp))
-        return x + gate_mlp.tanh() * self.ffn_norm2(ffn)
+        attn = clamp_fp16(self.attention(self.attention_norm1(x) * (1 + scale_msa), cos, sin,
+                                         key_mask))
+        x = clamp_fp16(x + gate_msa.tanh() * self.attention_norm2(attn))
+        ffn = clamp_fp16(self.feed_forward(self.ffn_norm1(x) * (1 + scale_mlp)))
+        return clamp_fp16(x + gate_mlp.tanh() * self.ffn_norm2(ffn))
 
 
 class FinalLayer(nn.Module):

@@ -70,6 +70,9 @@ class NewBieVAE(nn.Module):
             x = self._tiled(z, tile_size)
         else:
             x = self.vae.decode(z).sample
+        if not torch.isfinite(x).all():  # never hand on a black/NaN image silently
+            raise FloatingPointError(f"the VAE decoded NaN/Inf in {self.dtype}; decode in "
+                                     "float32 (or check the latent for NaN)")
         return ((x.float() + 1.0) / 2.0).clamp(0.0, 1.0).permute(0, 2, 3, 1)
 
     def _tiled(self, z: torch.Tensor, tile_size: int) -> torch.Tensor:

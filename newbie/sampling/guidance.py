@@ -55,6 +55,10 @@ def join(a: Conditioning, b: Conditioning) -> Conditioning:
     return Conditioning(torch.cat([fa, fb]), torch.cat([ma, mb]), pooled)
 
 
+class NonFiniteError(FloatingPointError):
+    """NaN or Inf in the sampler; the message names where and what to change."""
+
+
 class GuidedVelocity:
     """v(x, t) for the solvers: model forwards plus CFG, truncation and renorm."""
 
@@ -83,8 +87,12 @@ class GuidedVelocity:
     def _forward(self, x: torch.Tensor, t: float, c: Conditioning) -> torch.Tensor:
         self.forwards += 1
         tt = torch.full((x.shape[0],), float(t), device=x.device)
-        v = self.model(x.to(self.dtype), tt, c.cap_feats, c.cap_mask, c.clip_pooled)
-        return v.float()
+        v = self.model(x.to(self.dtype), tt, c.cap_feats, c.cap_mask, c.clip_pooled).float()
+        if not torch.isfinite(v).all():
+            raise NonFiniteError(f"the model returned NaN/Inf at t = {t:.4f} (forward "
+                                 f"{self.forwards}) computing in {self.dtype}; use bfloat16 "
+                                 "or float32")
+        return v
 
     def __call__(self, x: torch.Tensor, t: float) -> torch.Tensor:
         if not self.guided_at(t):
