@@ -45,22 +45,22 @@ _DIFFUSERS_RULES = [
 _QKV = re.compile(r"^(.*)\.attn\.to_([qkv])\.weight$")
 
 
-def diffusers_to_official(ckpt: Checkpoint, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+def diffusers_to_official(keys, read) -> dict[str, torch.Tensor]:
+    """Official-key tensors from diffusers-port names; `read(key)` gives a tensor."""
     out: dict[str, torch.Tensor] = {}
     qkv: dict[str, dict[str, torch.Tensor]] = {}
-    for key in ckpt.keys():
+    for key in keys:
         match = _QKV.match(key)
         if match:
-            qkv.setdefault(match.group(1), {})[match.group(2)] = ckpt.tensor(key, dtype)
+            qkv.setdefault(match.group(1), {})[match.group(2)] = read(key)
             continue
         name = key
         for pattern, repl in _DIFFUSERS_RULES:
             name = re.sub(pattern, repl, name)
-        out[name] = ckpt.tensor(key, dtype)
+        out[name] = read(key)
     for block, parts in qkv.items():
         if set(parts) != {"q", "k", "v"}:
-            raise CheckpointError(ckpt.path, f"{block}.attn has only to_{'/'.join(sorted(parts))}",
-                                  layout="diffusers-port transformer")
+            raise ValueError(f"{block}.attn has only to_{'/'.join(sorted(parts))}")
         out[f"{block}.attention.qkv.weight"] = torch.cat([parts["q"], parts["k"], parts["v"]])
     return out
 
@@ -68,7 +68,11 @@ def diffusers_to_official(ckpt: Checkpoint, dtype: torch.dtype) -> dict[str, tor
 def official_tensors(ckpt: Checkpoint, dtype: torch.dtype) -> tuple[dict, str]:
     keys = ckpt.keys()
     if "time_caption_embed.caption_embedder.1.weight" in ckpt:
-        return diffusers_to_official(ckpt, dtype), "diffusers-port transformer"
+        layout = "diffusers-port transformer"
+        try:
+            return diffusers_to_official(keys, lambda k: ckpt.tensor(k, dtype)), layout
+        except ValueError as err:
+            raise CheckpointError(ckpt.path, str(err), layout=layout) from None
     prefix = COMFY_PREFIX if any(k.startswith(COMFY_PREFIX) for k in keys) else ""
     if prefix + "cap_embedder.1.weight" not in ckpt:
         raise CheckpointError(ckpt.path, "this is not a NewBie transformer.",

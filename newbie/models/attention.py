@@ -41,18 +41,16 @@ def rope_angles(positions: torch.Tensor, axes_dims: tuple[int, ...], theta: floa
     return torch.cat(parts, dim=-1).to(torch.float32)
 
 
-def rope_cos_sin(angles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos/sin shaped [B, 1, L, head_dim/2] to broadcast over heads."""
-    angles = angles.unsqueeze(1)
-    return angles.cos(), angles.sin()
+def rope_rotation(angles: torch.Tensor) -> torch.Tensor:
+    """Unit complex rotations e^(i angle), [B, 1, L, head_dim/2], to broadcast over heads."""
+    return torch.polar(torch.ones_like(angles), angles).unsqueeze(1)
 
 
-def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate pairs (x[2j], x[2j+1]) of x [B, H, L, D] in float32; returns x's dtype."""
-    pairs = x.float().unflatten(-1, (-1, 2))
-    even, odd = pairs[..., 0], pairs[..., 1]
-    rotated = torch.stack((even * cos - odd * sin, even * sin + odd * cos), dim=-1)
-    return rotated.flatten(-2).to(x.dtype)
+def apply_rope(x: torch.Tensor, rotation: torch.Tensor) -> torch.Tensor:
+    """Rotate pairs (x[2j], x[2j+1]) of x [B, H, L, D] as complex numbers, in float32;
+    returns x's dtype."""
+    pairs = torch.view_as_complex(x.float().unflatten(-1, (-1, 2)))
+    return torch.view_as_real(pairs * rotation).flatten(-2).to(x.dtype)
 
 
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,

@@ -15,7 +15,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
-from .attention import apply_rope, attention, rope_angles, rope_cos_sin
+from .attention import apply_rope, attention, rope_angles, rope_rotation
 from .transformer_config import check_state_dict, infer_config
 
 FREQ_EMBED_DIM = 256
@@ -42,6 +42,9 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x):
+        if x.dtype in (torch.bfloat16, torch.float16) and self.weight.dtype == x.dtype:
+            # The fused kernel accumulates in float32 and rounds once: no float32 copies.
+            return F.rms_norm(x, (x.shape[-1],), self.weight, self.eps)
         return F.rms_norm(x.float(), (x.shape[-1],), self.weight.float(), self.eps).to(x.dtype)
 
 
@@ -71,7 +74,7 @@ class Attention(nn.Module):
         self.k_norm = RMSNorm(self.head_dim, eps)
         self.backend = "auto"
 
-    def forward(self, x, cos, sin, key_mask):
+    def forward(self, x, rope, key_mask):
         b, length, _ = x.shape
         hd = self.head_dim
         q, k, v = self.qkv(x).split([self.n_heads * hd, self.n_kv_heads * hd,
@@ -79,7 +82,7 @@ class Attention(nn.Module):
         q = self.q_norm(q.view(b, length, self.n_heads, hd)).transpose(1, 2)
         k = self.k_norm(k.view(b, length, self.n_kv_heads, hd)).transpose(1, 2)
         v = v.view(b, length, self.n_kv_heads, hd).transpose(1, 2)
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        q, k = apply_rope(q, rope), apply_rope(k, rope)
         return self.out(attention(q, k, v, key_mask, self.backend))
 
 
@@ -108,14 +111,14 @@ class JointTransformerBlock(nn.Module):
         if modulation:
             self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(t_dim, 4 * dim))
 
-    def forward(self, x, cos, sin, key_mask, adaln=None):
+    def forward(self, x, rope, key_mask, adaln=None):
         if adaln is None:
-            attn = clamp_fp16(self.attention(self.attention_norm1(x), cos, sin, key_mask))
+            attn = clamp_fp16(self.attention(self.attention_norm1(x), rope, key_mask))
             x = clamp_fp16(x + self.attention_norm2(attn))
             return clamp_fp16(x + self.ffn_norm2(clamp_fp16(self.feed_forward(self.ffn_norm1(x)))))
         scale_msa, gate_msa, scale_mlp, gate_mlp = \
             self.adaLN_modulation(adaln).unsqueeze(1).chunk(4, dim=-1)
-        attn = clamp_fp16(self.attention(self.attention_norm1(x) * (1 + scale_msa), cos, sin,
+        attn = clamp_fp16(self.attention(self.attention_norm1(x) * (1 + scale_msa), rope,
                                          key_mask))
         x = clamp_fp16(x + gate_msa.tanh() * self.attention_norm2(attn))
         ffn = clamp_fp16(self.feed_forward(self.ffn_norm1(x) * (1 + scale_mlp)))
@@ -210,8 +213,8 @@ class NewBieTransformer(ModelMixin, ConfigMixin):
 
     # -- forward -----------------------------------------------------------------
     def _rope(self, positions):
-        return rope_cos_sin(rope_angles(positions, tuple(self.config.axes_dims),
-                                        self.config.rope_theta))
+        return rope_rotation(rope_angles(positions, tuple(self.config.axes_dims),
+                                         self.config.rope_theta))
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, cap_feats: torch.Tensor,
                 cap_mask: torch.Tensor | None = None,
@@ -243,10 +246,10 @@ class NewBieTransformer(ModelMixin, ConfigMixin):
 
         cap_pos = torch.zeros(b, cap_max, 3, dtype=torch.long, device=device)
         cap_pos[..., 0] = torch.arange(cap_max, device=device)
-        cos, sin = self._rope(cap_pos)
+        rope = self._rope(cap_pos)
         cap_key_mask = None if bool(cap_mask.all()) else cap_mask
         for block in self.context_refiner:
-            cap = block(cap, cos, sin, cap_key_mask)
+            cap = block(cap, rope, cap_key_mask)
 
         hp, wp = h // p, w // p
         n_img = hp * wp
@@ -256,9 +259,9 @@ class NewBieTransformer(ModelMixin, ConfigMixin):
         cols = torch.arange(wp, device=device).repeat(hp)
         img_pos = torch.stack([torch.zeros_like(rows), rows, cols], dim=-1).expand(b, -1, -1)
         # Axis-0 offset is constant over image tokens, so it cancels inside the refiner.
-        cos, sin = self._rope(img_pos)
+        rope = self._rope(img_pos)
         for block in self.noise_refiner:
-            img = block(img, cos, sin, None, adaln)
+            img = block(img, rope, None, adaln)
 
         # Joint sequence per sample: [valid caption | image | padding].
         length = int(cap_len.max()) + n_img
@@ -274,9 +277,9 @@ class NewBieTransformer(ModelMixin, ConfigMixin):
             [cap_len, torch.zeros_like(cap_len), torch.zeros_like(cap_len)], -1)[:, None]
         key_mask = None if all_same else (
             torch.arange(length, device=device)[None] < (cap_len + n_img)[:, None])
-        cos, sin = self._rope(positions)
+        rope = self._rope(positions)
         for block in self.layers:
-            joint = block(joint, cos, sin, key_mask, adaln)
+            joint = block(joint, rope, key_mask, adaln)
 
         out = self.final_layer(joint[batch, img_slots], adaln)
         out = out.view(b, hp, wp, p, p, c).permute(0, 5, 1, 3, 2, 4).reshape(b, c, h, w)
