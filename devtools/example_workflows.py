@@ -53,7 +53,7 @@ NODES = {
                                 ["text_encoders:NEWBIE_TEXT_ENCODERS"]),
     "NewBieVAELoader": ([], ["vae", "dtype"], ["vae:NEWBIE_VAE"]),
     "NewBieTextEncode": (["text_encoders:NEWBIE_TEXT_ENCODERS"],
-                         ["text", "negative", "system_prompt", "max_tokens"],
+                         ["text", "negative", "system_prompt", "max_tokens", "xml_check"],
                          ["positive:CONDITIONING", "negative:CONDITIONING"]),
     "NewBieEmptyLatent": ([], ["resolution", "width", "height", "batch_size"], ["LATENT:LATENT"]),
     "NewBieSampler": (["model:NEWBIE_MODEL", "positive:CONDITIONING", "negative:CONDITIONING",
@@ -85,7 +85,7 @@ def prompt_nodes():
         ("model", "NewBieModelLoader", [MODEL_FILES["model"], "auto", "auto"], {}, None),
         ("te", "NewBieTextEncoderLoader",
          [MODEL_FILES["gemma"], MODEL_FILES["jina"], "auto", "default"], {}, None),
-        ("enc", "NewBieTextEncode", ["", "", DEFAULT_SYSTEM_PROMPT, 512],
+        ("enc", "NewBieTextEncode", ["", "", DEFAULT_SYSTEM_PROMPT, 512, "auto"],
          {"text_encoders": "te", "text": "xml"}, None),
     ]
 

@@ -1,10 +1,27 @@
 """Text encoding to CONDITIONING in ComfyUI's layout for NewBie."""
 from __future__ import annotations
 
+import logging
+
 from comfy_api.latest import io
 
 from ..newbie.models.text_encoders import DEFAULT_SYSTEM_PROMPT, GEMMA_MAX_TOKENS
+from ..newbie.prompt import PromptError, parse_xml
 from .common import CATEGORY, NewBieTextEncoders, text_input
+
+log = logging.getLogger(__name__)
+XML_CHECKS = ("auto", "off")
+
+
+def check_prompt(text: str, mode: str, which: str) -> None:
+    """With `auto`, text that starts like XML must parse (securely: no DTD, no entities)."""
+    if mode == "auto" and text.lstrip().startswith("<"):
+        try:
+            parse_xml(text)
+        except PromptError as err:
+            raise ValueError(f"NewBie: the {which} prompt looks like XML but is not valid: "
+                             f"{err}. Fix it, or set xml_check to off to encode it as "
+                             "plain text.") from None
 
 
 def to_conditioning(cap_feats, cap_mask, pooled) -> list:
@@ -41,14 +58,34 @@ class NewBieTextEncode(io.ComfyNode):
                 io.Int.Input("max_tokens", default=GEMMA_MAX_TOKENS, min=8, max=8192,
                              tooltip="Gemma token limit (system prompt included); training "
                                      "used 512. Longer prompts are cut with a warning."),
+                io.Combo.Input("xml_check", options=list(XML_CHECKS), default="auto",
+                               optional=True, tooltip="auto: a prompt that starts with '<' must be well-formed "
+                                       "XML (line and column on error; DOCTYPE/entities "
+                                       "refused). off: encode any text as it is."),
             ],
             outputs=[io.Conditioning.Output(display_name="positive"),
                      io.Conditioning.Output(display_name="negative")],
         )
 
     @classmethod
+    def validate_inputs(cls, text: str | None = None, negative: str | None = None,
+                        xml_check: str = "auto"):
+        try:  # linked texts arrive as None and are checked at run time
+            for which, value in (("positive", text), ("negative", negative)):
+                if isinstance(value, str):
+                    check_prompt(value, xml_check, which)
+        except ValueError as err:
+            return str(err)
+        return True
+
+    @classmethod
     def execute(cls, text_encoders, text: str, negative: str, system_prompt: str,
-                max_tokens: int) -> io.NodeOutput:
+                max_tokens: int, xml_check: str = "auto") -> io.NodeOutput:
+        check_prompt(text, xml_check, "positive")
+        check_prompt(negative, xml_check, "negative")
+        if not text.strip():
+            log.warning("NewBie Text Encode: the prompt is empty; the image will follow the "
+                        "system prompt and the model's prior only")
         positive = text_encoders.encode([text], system_prompt=system_prompt,
                                         gemma_max_tokens=max_tokens)
         negative = text_encoders.encode([negative], system_prompt=None,

@@ -22,3 +22,10 @@ def comfy(tmp_path_factory):
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def tiny(comfy):
+    """Tiny t2i models in the session server's model folders."""
+    from graphs import write_t2i_models
+    return write_t2i_models(comfy)
