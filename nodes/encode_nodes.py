@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 
 from comfy_api.latest import io
 
 from ..newbie.models.text_encoders import DEFAULT_SYSTEM_PROMPT, GEMMA_MAX_TOKENS
 from ..newbie.prompt import PromptError, parse_xml
 from .common import CATEGORY, NewBieTextEncoders, text_input
+from .memory import on_compute_device
 
 log = logging.getLogger(__name__)
 XML_CHECKS = ("auto", "off")
@@ -86,10 +88,14 @@ class NewBieTextEncode(io.ComfyNode):
         if not text.strip():
             log.warning("NewBie Text Encode: the prompt is empty; the image will follow the "
                         "system prompt and the model's prior only")
-        positive = text_encoders.encode([text], system_prompt=system_prompt,
-                                        gemma_max_tokens=max_tokens)
-        negative = text_encoders.encode([negative], system_prompt=None,
-                                        gemma_max_tokens=max_tokens)
+        # Encoders loaded for the compute device visit it only while encoding.
+        placement = (on_compute_device(text_encoders)
+                     if getattr(text_encoders, "wants_compute_device", False) else nullcontext())
+        with placement:
+            positive = text_encoders.encode([text], system_prompt=system_prompt,
+                                            gemma_max_tokens=max_tokens)
+            negative = text_encoders.encode([negative], system_prompt=None,
+                                            gemma_max_tokens=max_tokens)
         return io.NodeOutput(to_conditioning(*positive), to_conditioning(*negative))
 
 

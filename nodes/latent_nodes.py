@@ -9,6 +9,7 @@ from comfy_api.latest import io
 
 from ..newbie.sizes import SIZE_MULTIPLE, aspect_buckets, check_size
 from .common import CATEGORY, NewBieVAE, out_of_memory
+from .memory import on_compute_device
 
 log = logging.getLogger(__name__)
 CUSTOM = "custom"
@@ -102,7 +103,8 @@ class NewBieVAEDecode(io.ComfyNode):
             raise ValueError(f"samples have shape {list(latent.shape)}; expected a 16-channel "
                              "FLUX latent")
         try:
-            image = _vae_in(vae, dtype).decode(latent, tile_size=tile_size or None)
+            with on_compute_device(vae):
+                image = _vae_in(vae, dtype).decode(latent, tile_size=tile_size or None)
         except torch.OutOfMemoryError:
             raise out_of_memory("decoding", "the tile size (try 1024, then 512), the "
                                 "resolution or the batch size") from None
@@ -135,7 +137,9 @@ class NewBieVAEEncode(io.ComfyNode):
                         pixels.shape[2], pixels.shape[1], w, h, SIZE_MULTIPLE)
             top, left = (pixels.shape[1] - h) // 2, (pixels.shape[2] - w) // 2
             pixels = pixels[:, top:top + h, left:left + w]
-        return io.NodeOutput({"samples": _vae_in(vae, dtype).encode(pixels).cpu()})
+        with on_compute_device(vae):
+            latent = _vae_in(vae, dtype).encode(pixels)
+        return io.NodeOutput({"samples": latent.cpu()})
 
 
 LATENT_NODES = [NewBieEmptyLatent, NewBieVAEDecode, NewBieVAEEncode]

@@ -79,12 +79,13 @@ class NewBieTextEncoderLoader(io.ComfyNode):
         run_on = "cpu" if device == "cpu" else _compute_device()
         target = resolve_dtype(dtype, run_on, "text_encoder")
         try:
+            # Loaded on the CPU (memory-mapped); NewBie Text Encode moves them for encoding.
             encoders = load_text_encoders(resolve_model("text_encoders", gemma),
-                                          resolve_model("text_encoders", jina), dtype=target,
-                                          device=run_on)
+                                          resolve_model("text_encoders", jina), dtype=target)
         except torch.OutOfMemoryError:
             raise out_of_memory("loading the text encoders",
                                 "the dtype (bfloat16) or set device to cpu") from None
+        encoders.wants_compute_device = device != "cpu"
         return io.NodeOutput(encoders)
 
 
@@ -104,9 +105,8 @@ class NewBieVAELoader(io.ComfyNode):
 
     @classmethod
     def execute(cls, vae: str, dtype: str) -> io.NodeOutput:
-        device = _compute_device()
-        return io.NodeOutput(load_vae(resolve_model("vae", vae),
-                                      dtype=resolve_dtype(dtype, device, "vae"), device=device))
+        target = resolve_dtype(dtype, _compute_device(), "vae")
+        return io.NodeOutput(load_vae(resolve_model("vae", vae), dtype=target))
 
 
 LOADER_NODES = [NewBieModelLoader, NewBieTextEncoderLoader, NewBieVAELoader]

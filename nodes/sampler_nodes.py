@@ -11,6 +11,7 @@ from ..newbie.models.vae import from_model_space, to_model_space
 from ..newbie.loading import resolve_dtype
 from ..newbie.sampling import SOLVERS, Conditioning, NonFiniteError, comfy_noise, sample
 from .common import CATEGORY, NewBieModel, out_of_memory
+from .memory import on_compute_device
 
 log = logging.getLogger(__name__)
 COMPUTE_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
@@ -117,7 +118,6 @@ class NewBieSampler(io.ComfyNode):
             raise ValueError("latent height and width must be even (image sides multiples "
                              f"of 16); got {samples.shape[-2] * 8}x{samples.shape[-1] * 8}")
         device = mm.get_torch_device()
-        model.to(device)
         cond = conditioning_to_newbie(positive, "positive", model)
         uncond = conditioning_to_newbie(negative, "negative", model)
         noise = comfy_noise(samples.shape, seed, latent_image.get("batch_index"))
@@ -132,13 +132,14 @@ class NewBieSampler(io.ComfyNode):
 
         first = resolve_dtype("auto", device) if dtype == AUTO else COMPUTE_DTYPES[dtype]
         try:
-            try:
-                result = run(first)
-            except NonFiniteError as err:
-                if dtype != AUTO or first == torch.float32:
-                    raise
-                log.warning("NewBie Sampler: %s; retrying once in float32", err)
-                result = run(torch.float32)
+            with on_compute_device(model):
+                try:
+                    result = run(first)
+                except NonFiniteError as err:
+                    if dtype != AUTO or first == torch.float32:
+                        raise
+                    log.warning("NewBie Sampler: %s; retrying once in float32", err)
+                    result = run(torch.float32)
         except torch.OutOfMemoryError:
             raise out_of_memory("sampling", "the resolution or batch size") from None
         out = {k: v for k, v in latent_image.items() if k not in ("samples", "noise_mask")}
