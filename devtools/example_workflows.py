@@ -173,7 +173,8 @@ def xml_only():
     return prompt_nodes()[:4]
 
 
-WORKFLOWS = {"newbie_xml_two_characters": xml_only, "newbie_t2i_two_characters": t2i, "newbie_hires_fix_latent_upscale": hires_fix,
+WORKFLOWS = {"newbie_xml_two_characters": xml_only, "newbie_t2i_two_characters": t2i,
+             "newbie_hires_fix_latent_upscale": hires_fix,
              "newbie_t2i_core_vae_decode": core_vae_decode}
 
 if __name__ == "__main__":

@@ -104,7 +104,8 @@ def read_lora(model: NewBieTransformer, path, strength: float = 1.0) -> dict[str
         if target is None or "down" not in parts or "up" not in parts:
             unmapped.append(raw)
             continue
-        down, up = ckpt.tensor(parts["down"], torch.float32), ckpt.tensor(parts["up"], torch.float32)
+        down = ckpt.tensor(parts["down"], torch.float32)
+        up = ckpt.tensor(parts["up"], torch.float32)
         rank = down.shape[0]
         base = weights[target + ".weight"]
         if up.shape[1] != rank or (up.shape[0], down.shape[1]) != tuple(base.shape):

@@ -13,6 +13,8 @@ from .sampler_nodes import SAMPLER_NODES
 
 from .routes import register_routes
 
+__all__ = ["NewBieExtension", "register_routes"]
+
 
 class NewBieExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:

@@ -61,7 +61,8 @@ class NewBieTextEncode(io.ComfyNode):
                              tooltip="Gemma token limit (system prompt included); training "
                                      "used 512. Longer prompts are cut with a warning."),
                 io.Combo.Input("xml_check", options=list(XML_CHECKS), default="auto",
-                               optional=True, tooltip="auto: a prompt that starts with '<' must be well-formed "
+                               optional=True,
+                               tooltip="auto: a prompt that starts with '<' must be well-formed "
                                        "XML (line and column on error; DOCTYPE/entities "
                                        "refused). off: encode any text as it is."),
             ],

@@ -32,7 +32,7 @@ def cond(value=1.0, batch=1):
 
 def reference(solver, field, x, grid):
     """Plain textbook loops, written independently of the pack."""
-    for t, tn in zip(grid[:-1], grid[1:]):
+    for t, tn in zip(grid[:-1], grid[1:], strict=True):
         h = tn - t
         if solver == "euler":
             x = x + h * field(x, t)

@@ -109,7 +109,7 @@ def test_hf_folders_give_the_same_conditioning_as_comfy_files(files, encoders):
     hf = load_text_encoders(files["gemma_hf"], files["jina_hf"], dtype=torch.float32)
     assert not any("vision" in name for name, _ in hf.named_parameters())
     for a, b in zip(hf.encode(PROMPTS, DEFAULT_SYSTEM_PROMPT),
-                    encoders.encode(PROMPTS, DEFAULT_SYSTEM_PROMPT)):
+                    encoders.encode(PROMPTS, DEFAULT_SYSTEM_PROMPT), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
@@ -175,5 +175,5 @@ def test_folder_with_only_a_sentencepiece_model(tmp_path, files, encoders):
         (folder / name).unlink()
     (folder / "tokenizer.model").write_bytes(gemma_sentencepiece())
     enc = load_text_encoders(folder, files["jina_comfy"], dtype=torch.float32)
-    for a, b in zip(enc.encode(PROMPTS), encoders.encode(PROMPTS)):
+    for a, b in zip(enc.encode(PROMPTS), encoders.encode(PROMPTS), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)

@@ -129,7 +129,7 @@ def jina_tensors(ckpt: Checkpoint, prefix: str, dtype) -> dict[str, torch.Tensor
             name = re.sub(pattern, repl, name)
         if ".mixer.Wqkv." in name:  # fused rows [Q | K | V]
             q, k, v = ckpt.tensor(key, dtype).chunk(3, dim=0)
-            for part, t in zip("qkv", (q, k, v)):
+            for part, t in zip("qkv", (q, k, v), strict=True):
                 out[name.replace(".mixer.Wqkv.", f".self_attn.{part}_proj.")] = t
         else:
             out[name] = ckpt.tensor(key, dtype)

@@ -148,7 +148,8 @@ class NewBieTextEncoders(nn.Module):
         (g_ids, g_mask), (j_ids, j_mask), _ = self.tokenize(list(prompts), system_prompt,
                                                             gemma_max_tokens)
         device = self.device
-        g_mask, j_mask = g_mask.to(device), j_mask.to(self.jina.embeddings.word_embeddings.weight.device)
+        jina_device = self.jina.embeddings.word_embeddings.weight.device
+        g_mask, j_mask = g_mask.to(device), j_mask.to(jina_device)
         cap_feats = self.gemma(input_ids=g_ids.to(device),
                                attention_mask=g_mask.long()).last_hidden_state
         hidden = self.jina(input_ids=j_ids.to(j_mask.device),
