@@ -14,7 +14,8 @@ import re
 import torch
 
 from ..models.transformer import NewBieTransformer
-from ..models.transformer_config import ConfigInferenceError, StateDictMismatch, infer_config
+from ..models.state_dict import StateDictMismatch
+from ..models.transformer_config import ConfigInferenceError, infer_config
 from .dtype import resolve_dtype
 from .errors import CheckpointError
 from .files import Checkpoint

@@ -13,6 +13,7 @@ import torch
 from diffusers import AutoencoderKL
 from diffusers.loaders.single_file_utils import convert_ldm_vae_checkpoint
 
+from ..models.state_dict import StateDictMismatch, check_state_dict
 from ..models.vae import NewBieVAE, flux_vae_config
 from .dtype import resolve_dtype
 from .errors import CheckpointError
@@ -69,14 +70,12 @@ def load_vae(path, dtype="auto", device="cpu") -> NewBieVAE:
     tensors = {k[len(prefix):]: ckpt.tensor(k, target) for k in keys if k.startswith(prefix)}
     if layout == "bfl":
         tensors = convert_ldm_vae_checkpoint(tensors, vae.config)
-    expected = vae.state_dict()
-    missing = [k for k in expected if k not in tensors]
-    unexpected = [k for k in tensors if k not in expected]
-    wrong = [k for k in expected if k in tensors and tensors[k].shape != expected[k].shape]
-    if missing or unexpected or wrong:
-        raise CheckpointError(ckpt.path, "keys or shapes do not fit the FLUX VAE"
-                              + (f" (wrong shape: {', '.join(wrong[:3])})" if wrong else "") + ".",
-                              layout=describe(keys), missing=missing, unexpected=unexpected)
+    try:
+        check_state_dict(vae.state_dict(), tensors)
+    except StateDictMismatch as err:
+        raise CheckpointError(ckpt.path, f"keys or shapes do not fit the FLUX VAE ({err}).",
+                              layout=describe(keys), missing=err.missing,
+                              unexpected=err.unexpected) from None
     vae.load_state_dict({k: v.to(target) for k, v in tensors.items()}, strict=True, assign=True)
     log.info("NewBie VAE: %s keys, channels %s, %s", layout, config["block_out_channels"], target)
     return NewBieVAE(vae.eval().requires_grad_(False)).to(device)

@@ -16,7 +16,8 @@ from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
 from .attention import apply_rope, attention, rope_angles, rope_rotation
-from .transformer_config import check_state_dict, infer_config
+from .state_dict import check_state_dict
+from .transformer_config import infer_config
 
 FREQ_EMBED_DIM = 256
 FP16_MAX = 65504.0
