@@ -71,8 +71,12 @@ NODES = {
 }
 
 
-def sampler(seed, denoise=1.0, steps=28):
-    return [seed, "fixed", steps, 4.5, "euler", 6.0, 1.0, 0.0, denoise, "bfloat16"]
+def sampler(name, seed, latent, title=None, denoise=1.0, steps=28):
+    """A NewBie Sampler node fed by the model loader and the text encoder."""
+    values = [seed, "fixed", steps, 4.5, "euler", 6.0, 1.0, 0.0, denoise, "bfloat16"]
+    inputs = {"model": "model", "positive": ("enc", 0), "negative": ("enc", 1),
+              "latent_image": latent}
+    return (name, "NewBieSampler", values, inputs, title)
 
 
 def prompt_nodes():
@@ -93,9 +97,7 @@ def prompt_nodes():
 def t2i():
     return prompt_nodes() + [
         ("latent", "NewBieEmptyLatent", ["1024x1024 (1:1)", 1024, 1024, 1], {}, None),
-        ("sample", "NewBieSampler", sampler(42), {"model": "model", "positive": ("enc", 0),
-                                                  "negative": ("enc", 1),
-                                                  "latent_image": "latent"}, None),
+        sampler("sample", 42, "latent"),
         ("vae", "NewBieVAELoader", [MODEL_FILES["vae"], "float32"], {}, None),
         ("decode", "NewBieVAEDecode", ["float32", 0], {"vae": "vae", "samples": "sample"}, None),
         ("save", "SaveImage", ["NewBie"], {"images": "decode"}, None),
@@ -105,14 +107,10 @@ def t2i():
 def hires_fix():
     return prompt_nodes() + [
         ("latent", "NewBieEmptyLatent", ["custom", 512, 512, 1], {}, None),
-        ("sample", "NewBieSampler", sampler(7), {"model": "model", "positive": ("enc", 0),
-                                                 "negative": ("enc", 1),
-                                                 "latent_image": "latent"}, "First pass 512²"),
+        sampler("sample", 7, "latent", "First pass 512²"),
         ("upscale", "LatentUpscale", ["bislerp", 1024, 1024, "disabled"],
          {"samples": "sample"}, None),
-        ("refine", "NewBieSampler", sampler(7, denoise=0.5, steps=20),
-         {"model": "model", "positive": ("enc", 0), "negative": ("enc", 1),
-          "latent_image": "upscale"}, "Hires pass (denoise 0.5)"),
+        sampler("refine", 7, "upscale", "Hires pass (denoise 0.5)", denoise=0.5, steps=20),
         ("vae", "NewBieVAELoader", [MODEL_FILES["vae"], "float32"], {}, None),
         ("decode", "NewBieVAEDecode", ["float32", 0], {"vae": "vae", "samples": "refine"}, None),
         ("save", "SaveImage", ["NewBie_hires"], {"images": "decode"}, None),
@@ -122,9 +120,7 @@ def hires_fix():
 def core_vae_decode():
     return prompt_nodes() + [
         ("latent", "NewBieEmptyLatent", ["1024x1024 (1:1)", 1024, 1024, 1], {}, None),
-        ("sample", "NewBieSampler", sampler(3), {"model": "model", "positive": ("enc", 0),
-                                                 "negative": ("enc", 1),
-                                                 "latent_image": "latent"}, None),
+        sampler("sample", 3, "latent"),
         ("vae", "VAELoader", [MODEL_FILES["vae"]], {}, "Load VAE (core)"),
         ("decode", "VAEDecode", [], {"samples": "sample", "vae": "vae"}, "VAE Decode (core)"),
         ("save", "SaveImage", ["NewBie_core_decode"], {"images": "decode"}, None),
