@@ -49,3 +49,23 @@ def test_matches_comfyui_nextdit(comfy_nextdit, cap_len, h, w):
         mine = ours(x, t, cap, None, None)
     err = (mine - theirs).norm() / theirs.norm()
     assert err < 1e-5, f"relative error {err:.2e}"
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_low_precision_is_at_least_as_accurate_as_comfyui(comfy_nextdit, dtype):
+    """Against the float32 result, our bf16/fp16 forward (norm, modulation and RoPE
+    rounded once) must not be less accurate than ComfyUI's own in the same dtype."""
+    reference, weights = comfy_nextdit
+    config = infer_config({k: tuple(v.shape) for k, v in weights.items()}) | {"qk_norm_eps": None}
+    ours = NewBieTransformer.from_state_dict(weights, config=config)
+    gen = torch.Generator().manual_seed(5)
+    x, t = torch.randn(2, 16, 16, 16, generator=gen), torch.rand(2, generator=gen)
+    cap = torch.randn(2, 12, TINY["cap"], generator=gen)
+    with torch.no_grad():
+        truth = ours(x, t, cap, None, None)
+        mine = ours.to(dtype)(x.to(dtype), t, cap.to(dtype), None, None).float()
+        theirs = -reference.to(dtype)(x.to(dtype), 1.0 - t, cap.to(dtype), 12).float()
+    reference.float()
+    err_mine = ((mine - truth).norm() / truth.norm()).item()
+    err_theirs = ((theirs - truth).norm() / truth.norm()).item()
+    assert err_mine < 3e-2 and err_mine <= 1.1 * err_theirs, (err_mine, err_theirs)

@@ -42,15 +42,16 @@ def rope_angles(positions: torch.Tensor, axes_dims: tuple[int, ...], theta: floa
 
 
 def rope_rotation(angles: torch.Tensor) -> torch.Tensor:
-    """Unit complex rotations e^(i angle), [B, 1, L, head_dim/2], to broadcast over heads."""
-    return torch.polar(torch.ones_like(angles), angles).unsqueeze(1)
+    """Unit complex rotations e^(i angle), [B, L, 1, head_dim/2], to broadcast over heads."""
+    return torch.polar(torch.ones_like(angles), angles).unsqueeze(2)
 
 
-def apply_rope(x: torch.Tensor, rotation: torch.Tensor) -> torch.Tensor:
-    """Rotate pairs (x[2j], x[2j+1]) of x [B, H, L, D] as complex numbers, in float32;
-    returns x's dtype."""
-    pairs = torch.view_as_complex(x.float().unflatten(-1, (-1, 2)))
-    return torch.view_as_real(pairs * rotation).flatten(-2).to(x.dtype)
+def rope_float32(x: torch.Tensor, rotation: torch.Tensor) -> torch.Tensor:
+    """Rotate pairs (x[2j], x[2j+1]) of a float32 x [B, L, H, D] as complex numbers.
+
+    x must be a buffer the caller owns: it is rotated in place."""
+    pairs = torch.view_as_complex(x.unflatten(-1, (-1, 2)))
+    return torch.view_as_real(pairs.mul_(rotation)).flatten(-2)
 
 
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,

@@ -15,7 +15,8 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
-from .attention import apply_rope, attention, rope_angles, rope_rotation
+from .attention import attention, rope_angles, rope_float32, rope_rotation
+from .norm import RMSNorm, normalized_float32
 from .state_dict import check_state_dict
 from .transformer_config import infer_config
 
@@ -29,24 +30,6 @@ def clamp_fp16(x: torch.Tensor) -> torch.Tensor:
     if x.dtype != torch.float16:
         return x
     return torch.nan_to_num(x, nan=0.0, posinf=FP16_MAX, neginf=-FP16_MAX)
-
-
-class RMSNorm(nn.Module):
-    """x * rsqrt(mean(x^2) + eps) * weight, in float32 (weight used as is, not 1 + w).
-
-    eps None means float32's machine epsilon (ComfyUI's q/k norm).
-    """
-
-    def __init__(self, dim: int, eps: float | None):
-        super().__init__()
-        self.eps = eps
-        self.weight = nn.Parameter(torch.ones(dim))
-
-    def forward(self, x):
-        if x.dtype in (torch.bfloat16, torch.float16) and self.weight.dtype == x.dtype:
-            # The fused kernel accumulates in float32 and rounds once: no float32 copies.
-            return F.rms_norm(x, (x.shape[-1],), self.weight, self.eps)
-        return F.rms_norm(x.float(), (x.shape[-1],), self.weight.float(), self.eps).to(x.dtype)
 
 
 class TimestepEmbedder(nn.Module):
@@ -80,11 +63,16 @@ class Attention(nn.Module):
         hd = self.head_dim
         q, k, v = self.qkv(x).split([self.n_heads * hd, self.n_kv_heads * hd,
                                      self.n_kv_heads * hd], dim=-1)
-        q = self.q_norm(q.view(b, length, self.n_heads, hd)).transpose(1, 2)
-        k = self.k_norm(k.view(b, length, self.n_kv_heads, hd)).transpose(1, 2)
+        q = self._norm_rope(self.q_norm, q.view(b, length, self.n_heads, hd), rope)
+        k = self._norm_rope(self.k_norm, k.view(b, length, self.n_kv_heads, hd), rope)
         v = v.view(b, length, self.n_kv_heads, hd).transpose(1, 2)
-        q, k = apply_rope(q, rope), apply_rope(k, rope)
         return self.out(attention(q, k, v, key_mask, self.backend))
+
+    @staticmethod
+    def _norm_rope(norm, x, rope):
+        """q/k norm then RoPE in one float32 buffer, rounded once; [B,L,H,D] -> [B,H,L,D]."""
+        rotated = rope_float32(normalized_float32(x, norm.weight, norm.eps), rope)
+        return rotated.to(x.dtype).transpose(1, 2)
 
 
 class FeedForward(nn.Module):
@@ -95,7 +83,8 @@ class FeedForward(nn.Module):
         self.w3 = nn.Linear(dim, hidden, bias=False)
 
     def forward(self, x):
-        return self.w2(F.silu(self.w1(x)) * self.w3(x))
+        gate = self.w1(x)  # a fresh tensor: SiLU and the product can run in place
+        return self.w2(F.silu(gate, inplace=not gate.requires_grad).mul_(self.w3(x)))
 
 
 class JointTransformerBlock(nn.Module):
@@ -117,13 +106,13 @@ class JointTransformerBlock(nn.Module):
             attn = clamp_fp16(self.attention(self.attention_norm1(x), rope, key_mask))
             x = clamp_fp16(x + self.attention_norm2(attn))
             return clamp_fp16(x + self.ffn_norm2(clamp_fp16(self.feed_forward(self.ffn_norm1(x)))))
+        # adaLN factors in float32, folded into the norms' weights.
         scale_msa, gate_msa, scale_mlp, gate_mlp = \
-            self.adaLN_modulation(adaln).unsqueeze(1).chunk(4, dim=-1)
-        attn = clamp_fp16(self.attention(self.attention_norm1(x) * (1 + scale_msa), rope,
-                                         key_mask))
-        x = clamp_fp16(x + gate_msa.tanh() * self.attention_norm2(attn))
-        ffn = clamp_fp16(self.feed_forward(self.ffn_norm1(x) * (1 + scale_mlp)))
-        return clamp_fp16(x + gate_mlp.tanh() * self.ffn_norm2(ffn))
+            self.adaLN_modulation(adaln).float().unsqueeze(1).chunk(4, dim=-1)
+        attn = clamp_fp16(self.attention(self.attention_norm1(x, 1 + scale_msa), rope, key_mask))
+        x = clamp_fp16(x + self.attention_norm2(attn, gate_msa.tanh()))
+        ffn = clamp_fp16(self.feed_forward(self.ffn_norm1(x, 1 + scale_mlp)))
+        return clamp_fp16(x + self.ffn_norm2(ffn, gate_mlp.tanh()))
 
 
 class FinalLayer(nn.Module):

@@ -1,0 +1,47 @@
+"""RMSNorm for the Next-DiT, with the block's modulation folded into the weight.
+
+In bfloat16/float16 the statistics, the weight and any scale are applied in one
+float32 buffer that is rounded once; torch's CPU `rms_norm` for these dtypes
+decomposes into several float32 temporaries and measured ~5x slower. float32
+inputs use the fused kernel.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _eps(eps: float | None) -> float:
+    return torch.finfo(torch.float32).eps if eps is None else eps
+
+
+def normalized_float32(x: torch.Tensor, weight: torch.Tensor, eps: float | None,
+                       scale: torch.Tensor | None = None) -> torch.Tensor:
+    """x * rsqrt(mean(x^2) + eps) * weight (* scale) as a new float32 tensor."""
+    if x.dtype == torch.float32:
+        out = F.rms_norm(x, (x.shape[-1],), weight.float(), _eps(eps))
+        return out if scale is None else out * scale.float()
+    xf = x.float()  # a new buffer, so the in-place steps below touch nothing else
+    mean_sq = torch.linalg.vector_norm(xf, dim=-1, keepdim=True).square_().div_(x.shape[-1])
+    gain = weight.float() if scale is None else weight.float() * scale.float()
+    return xf.mul_(mean_sq.add_(_eps(eps)).rsqrt_()).mul_(gain)
+
+
+def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float | None,
+             scale: torch.Tensor | None = None) -> torch.Tensor:
+    """RMSNorm of x (weight used as is, not 1 + w), optionally times a broadcastable
+    scale (adaLN's 1 + scale, a tanh gate); returns x's dtype."""
+    return normalized_float32(x, weight, eps, scale).to(x.dtype)
+
+
+class RMSNorm(nn.Module):
+    """eps None means float32's machine epsilon (ComfyUI's q/k norm)."""
+
+    def __init__(self, dim: int, eps: float | None):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+        return rms_norm(x, self.weight, self.eps, scale)
