@@ -70,6 +70,16 @@ class NewBieEmptyLatent(io.ComfyNode):
         return io.NodeOutput({"samples": samples})
 
 
+def vae_activation_bytes(shape, dtype: torch.dtype, tile_size: int = 0) -> int:
+    """Peak activations of a FLUX VAE pass over images of `shape` [B, 16, h, w] (latent):
+    ~1000 elements per pixel (3.81 GiB for one float32 1024² decode, measured on CPU,
+    docs/performance.md), per tile when tiled, for ComfyUI to keep free."""
+    height, width = shape[-2] * 8, shape[-1] * 8
+    if tile_size:
+        height, width = min(height, tile_size), min(width, tile_size)
+    return 1000 * shape[0] * height * width * torch.finfo(dtype).bits // 8
+
+
 def _vae_in(vae, dtype: str):
     target = VAE_DTYPES[dtype]
     return vae if vae.dtype == target else copy.deepcopy(vae).to(target)
@@ -103,8 +113,10 @@ class NewBieVAEDecode(io.ComfyNode):
             raise ValueError(f"samples have shape {list(latent.shape)}; expected a 16-channel "
                              "FLUX latent")
         try:
-            with on_compute_device(vae):
-                image = _vae_in(vae, dtype).decode(latent, tile_size=tile_size or None)
+            target = _vae_in(vae, dtype)
+            reserve = vae_activation_bytes(latent.shape, target.dtype, tile_size)
+            with on_compute_device(target, reserve, temporary=target is not vae):
+                image = target.decode(latent, tile_size=tile_size or None)
         except torch.OutOfMemoryError:
             raise out_of_memory("decoding", "the tile size (try 1024, then 512), the "
                                 "resolution or the batch size") from None
@@ -137,8 +149,11 @@ class NewBieVAEEncode(io.ComfyNode):
                         pixels.shape[2], pixels.shape[1], w, h, SIZE_MULTIPLE)
             top, left = (pixels.shape[1] - h) // 2, (pixels.shape[2] - w) // 2
             pixels = pixels[:, top:top + h, left:left + w]
-        with on_compute_device(vae):
-            latent = _vae_in(vae, dtype).encode(pixels)
+        target = _vae_in(vae, dtype)
+        shape = (pixels.shape[0], 16, h // 8, w // 8)
+        with on_compute_device(target, vae_activation_bytes(shape, target.dtype),
+                               temporary=target is not vae):
+            latent = target.encode(pixels)
         return io.NodeOutput({"samples": latent.cpu()})
 
 

@@ -1,11 +1,12 @@
-"""Where NewBie's models live between steps, for cards around 16 GB.
+"""Where NewBie's models live, through ComfyUI's own model manager.
 
-ComfyUI's own model manager does not know these modules, so the nodes follow a
-simple schedule: a model is moved onto the compute device only for its phase,
-after asking ComfyUI to free that much memory (which unloads its own models),
-and moved back to the offload device afterwards unless ComfyUI runs with
---highvram. So the text encoders are off the card while sampling, and the
-transformer is off it while encoding and decoding.
+Each model (transformer, text encoders, VAE) gets a `ModelPatcher` and is put on
+the compute device with `load_models_gpu`, like core models. So ComfyUI frees
+room for it by unloading whatever was used longest ago (its own models or ours:
+on a 16 GB card the text encoders leave before the transformer arrives), and
+can unload ours when another model needs the memory. The weights are loaded
+whole (`force_full_load`): these modules are plain torch layers, not ComfyUI's
+cast-on-the-fly ops, so a partial load would leave layers on the wrong device.
 """
 from __future__ import annotations
 
@@ -13,29 +14,78 @@ from contextlib import contextmanager
 
 import torch
 
-
-def _bytes(module: torch.nn.Module) -> int:
-    return sum(t.numel() * t.element_size() for t in [*module.parameters(), *module.buffers()])
+_PATCHER = "_comfy_model_patcher"
 
 
-def keep_resident() -> bool:
-    import comfy.model_management as mm
+class ComfyResident(torch.nn.Module):
+    """The module a ModelPatcher manages for a NewBie model. ModelPatcher assigns
+    `.device` and bookkeeping attributes, which diffusers' ModelMixin (a read-only
+    `device`) does not allow, so the model sits inside this plain module."""
 
-    return mm.vram_state == mm.VRAMState.HIGH_VRAM
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.newbie = model
+        self.device = _first_tensor(model).device
+
+    def to(self, *args, **kwargs):
+        """Moves through the model's own `to` (diffusers' checks included)."""
+        self.newbie.to(*args, **kwargs)
+        return self
+
+    def get_dtype(self) -> torch.dtype:
+        return next((p.dtype for p in self.newbie.parameters() if p.is_floating_point()),
+                    torch.float32)
+
+
+def _first_tensor(module: torch.nn.Module) -> torch.Tensor:
+    return next(iter([*module.parameters(), *module.buffers()]))
+
+
+def model_patcher(model: torch.nn.Module):
+    """The model's ModelPatcher, made once and kept on the model, so ComfyUI's list of
+    loaded models sees one entry per model for as long as the model lives."""
+    patcher = model.__dict__.get(_PATCHER)
+    if patcher is None:
+        import comfy.model_management as mm
+        from comfy.model_patcher import ModelPatcher
+
+        patcher = ModelPatcher(ComfyResident(model), load_device=mm.get_torch_device(),
+                               offload_device=mm.unet_offload_device())
+        model.__dict__[_PATCHER] = patcher
+    return patcher
 
 
 @contextmanager
-def on_compute_device(module: torch.nn.Module, extra_bytes: int = 0):
-    """Move `module` to ComfyUI's compute device for the block, then offload it."""
+def on_compute_device(model: torch.nn.Module, extra_bytes: int = 0, temporary: bool = False):
+    """Load `model` onto ComfyUI's compute device for the block, through
+    `load_models_gpu`, with `extra_bytes` reserved for activations. The model stays
+    there afterwards, for ComfyUI to unload when it needs the room; a `temporary`
+    model (e.g. a compute-dtype copy) is unloaded and forgotten at the end."""
     import comfy.model_management as mm
 
-    device = mm.get_torch_device()
-    if device.type != "cpu":
-        mm.free_memory(_bytes(module) + extra_bytes, device)
-    module.to(device)
+    patcher = model_patcher(model)
     try:
-        yield device
+        mm.load_models_gpu([patcher], memory_required=extra_bytes, force_full_load=True)
+        yield patcher.load_device
     finally:
-        if device.type != "cpu" and not keep_resident():
-            module.to(mm.unet_offload_device())
+        if temporary:
+            release(model)
+
+
+def unload(model: torch.nn.Module):
+    """Move `model` off the compute device now, if ComfyUI has it loaded."""
+    import comfy.model_management as mm
+
+    patcher = model.__dict__.get(_PATCHER)
+    if patcher is None:
+        return
+    for index in reversed(range(len(mm.current_loaded_models))):
+        if mm.current_loaded_models[index].model is patcher:
+            mm.current_loaded_models.pop(index).model_unload()
             mm.soft_empty_cache()
+
+
+def release(model: torch.nn.Module):
+    """Unload `model` and forget its patcher (for temporary copies)."""
+    unload(model)
+    model.__dict__.pop(_PATCHER, None)

@@ -11,11 +11,20 @@ from ..newbie.models.vae import from_model_space, to_model_space
 from ..newbie.loading import resolve_dtype
 from ..newbie.sampling import SOLVERS, Conditioning, NonFiniteError, comfy_noise, sample
 from .common import CATEGORY, NewBieModel, out_of_memory
-from .memory import on_compute_device
+from .memory import on_compute_device, unload
 
 log = logging.getLogger(__name__)
 COMPUTE_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 AUTO = "auto"  # bf16 where supported, else fp16; one retry in fp32 if it overflows
+
+
+def activation_bytes(model, latent_shape, cap_len: int, dtype: torch.dtype) -> int:
+    """A rough peak of live activations for one CFG forward (cond and uncond batched):
+    about 32 bytes per token and hidden unit in bf16 (residual, qkv, the FFN's two
+    hidden tensors, float32 norm buffers), for ComfyUI to keep free."""
+    p = model.config.patch_size
+    tokens = 2 * latent_shape[0] * (latent_shape[-2] // p * (latent_shape[-1] // p) + cap_len)
+    return tokens * model.config.dim * 16 * torch.finfo(dtype).bits // 8
 
 
 def conditioning_to_newbie(conditioning, which: str, model) -> Conditioning:
@@ -123,23 +132,29 @@ class NewBieSampler(io.ComfyNode):
         noise = comfy_noise(samples.shape, seed, latent_image.get("batch_index"))
         steps_total = len(sigmas) - 1 if sigmas is not None else steps
 
+        cap_len = max(cond.cap_feats.shape[1], uncond.cap_feats.shape[1])
+
         def run(compute_dtype):
-            return sample(cast_copy(model, compute_dtype), cond, uncond, noise, steps=steps,
-                          solver=solver, shift=shift, cfg=cfg,
-                          cfg_trunc=None if cfg_trunc >= 1.0 else cfg_trunc, renorm=renorm,
-                          sigmas=sigmas, latent=to_model_space(samples.float()),
-                          denoise=denoise, callback=_progress(steps_total))
+            if next(model.parameters()).dtype != compute_dtype:
+                unload(model)  # only the compute-dtype copy goes to the card
+            compute = cast_copy(model, compute_dtype)
+            reserve = activation_bytes(model, samples.shape, cap_len, compute_dtype)
+            with on_compute_device(compute, reserve, temporary=compute is not model):
+                return sample(compute, cond, uncond, noise, steps=steps, solver=solver,
+                              shift=shift, cfg=cfg,
+                              cfg_trunc=None if cfg_trunc >= 1.0 else cfg_trunc, renorm=renorm,
+                              sigmas=sigmas, latent=to_model_space(samples.float()),
+                              denoise=denoise, callback=_progress(steps_total))
 
         first = resolve_dtype("auto", device) if dtype == AUTO else COMPUTE_DTYPES[dtype]
         try:
-            with on_compute_device(model):
-                try:
-                    result = run(first)
-                except NonFiniteError as err:
-                    if dtype != AUTO or first == torch.float32:
-                        raise
-                    log.warning("NewBie Sampler: %s; retrying once in float32", err)
-                    result = run(torch.float32)
+            try:
+                result = run(first)
+            except NonFiniteError as err:
+                if dtype != AUTO or first == torch.float32:
+                    raise
+                log.warning("NewBie Sampler: %s; retrying once in float32", err)
+                result = run(torch.float32)
         except torch.OutOfMemoryError:
             raise out_of_memory("sampling", "the resolution or batch size") from None
         out = {k: v for k, v in latent_image.items() if k not in ("samples", "noise_mask")}

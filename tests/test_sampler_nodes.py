@@ -83,3 +83,17 @@ def test_lora_node_changes_the_image_and_removing_it_restores_the_base(comfy, ti
     graph = t2i(seed=31)
     graph["enc"]["inputs"]["max_tokens"] = 500
     assert np.array_equal(pixels(png(comfy, comfy.run(graph))), base)
+
+
+def test_models_go_through_comfyuis_model_manager(comfy, tiny):
+    """Freshly loaded encoders, transformer and VAE each reach the compute device through
+    ComfyUI's load_models_gpu (its log names the ModelPatcher's module), and nothing we
+    leave behind makes ComfyUI suspect a leak."""
+    graph = t2i(seed=41)
+    graph["m"]["inputs"]["dtype"] = "float32"  # new model objects: nothing cached yet
+    graph["te"]["inputs"]["dtype"] = "float32"
+    graph["v"]["inputs"]["dtype"] = "bfloat16"
+    before = comfy.log().count("Requested to load ComfyResident")
+    png(comfy, comfy.run(graph))
+    assert comfy.log().count("Requested to load ComfyResident") - before >= 3
+    assert "Potential memory leak" not in comfy.log()
