@@ -1,6 +1,7 @@
 """Shared pieces of the node classes: category, custom socket types, errors."""
 from __future__ import annotations
 
+import torch
 from comfy_api.latest import io
 
 from ..newbie.loading import DTYPE_CHOICES
@@ -30,9 +31,10 @@ def text_input(id: str, tooltip: str, multiline: bool = False, display_name: str
 
 
 def out_of_memory(what: str, lower: str):
-    """Free what can be freed, then say what to lower."""
+    """Free what can be freed, then say what to lower. Still an OutOfMemoryError, so
+    ComfyUI's executor also unloads every model after it, as for core nodes."""
     import comfy.model_management as mm
 
     mm.soft_empty_cache()
-    return MemoryError(f"NewBie: out of memory while {what}. Lower {lower}, or let ComfyUI "
+    return torch.OutOfMemoryError(f"NewBie: out of memory while {what}. Lower {lower}, or let ComfyUI "
                        "offload (--lowvram) and keep the text encoders on the CPU.")
