@@ -3,8 +3,10 @@
 Reads the NewbieLoraTrainer's PEFT adapters (`base_model.model.<module>.lora_A/B`,
 rank/alpha/rsLoRA from adapter_config.json or the file's metadata) and the
 single-file layouts people exchange (`diffusion_model.<module>.lora_down/up` +
-`.alpha`, and kohya's `lora_unet_<module_with_underscores>`). `apply_lora`
-returns a clone: the model passed in stays exactly as it was.
+`.alpha`, and kohya's `lora_unet_<module_with_underscores>`), under the official
+names or the diffusers-port ones (`layers.N.attn.to_q`, `feed_forward.linear_1`,
+...; separate to_q/to_k/to_v adapters become one exact block delta on the fused
+qkv). `apply_lora` returns a clone: the model passed in stays exactly as it was.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from torch import nn
 
 from .loading.errors import CheckpointError
 from .loading.files import Checkpoint
+from .loading.transformer import official_name
 from .models.lora_layers import LoraDelta, LoraLinear
 from .models.transformer import NewBieTransformer, clone
 
@@ -28,6 +31,7 @@ CONFIG_FILE = "adapter_config.json"
 _PEFT = re.compile(r"^(?:base_model\.model\.)?(.+?)\.lora_([AB])(?:\.[\w-]+)?\.weight$")
 _SINGLE = re.compile(r"^(.+?)\.(lora_down|lora_up)\.weight$|^(.+?)\.alpha$")
 _PREFIXES = ("diffusion_model.", "model.diffusion_model.", "transformer.", "model.", "unet.")
+_DIFFUSERS_QKV = re.compile(r"^(.+)\.attn\.to_([qkv])$")
 _TEXT_ENCODER_HINTS = ("lora_te", "text_encoder", "te1_", "te2_", "gemma", "clip_l", "jina")
 
 
@@ -49,13 +53,55 @@ def _module_names(model: nn.Module) -> dict[str, str]:
     return names
 
 
+def _unprefixed(raw: str):
+    for prefix in ("", *_PREFIXES):
+        if raw.startswith(prefix):
+            yield raw[len(prefix):]
+
+
 def _resolve(raw: str, modules: dict[str, str]) -> str | None:
     if raw.startswith("lora_unet_"):
         return modules.get(raw[len("lora_unet_"):])
-    for prefix in ("", *_PREFIXES):
-        if raw.startswith(prefix) and raw[len(prefix):] in modules:
-            return modules[raw[len(prefix):]]
+    for name in _unprefixed(raw):
+        if name in modules:
+            return modules[name]
+        official = official_name(name + ".weight")[:-len(".weight")]  # diffusers-port name
+        if official in modules:
+            return modules[official]
     return None
+
+
+def _qkv_part(raw: str, modules: dict[str, str]) -> tuple[str, str] | None:
+    """(fused qkv module, "q"/"k"/"v") for a diffusers-port to_q/to_k/to_v adapter."""
+    for name in _unprefixed(raw):
+        match = _DIFFUSERS_QKV.match(name)
+        if match and match.group(1) + ".attention.qkv" in modules:
+            return modules[match.group(1) + ".attention.qkv"], match.group(2)
+    return None
+
+
+def _fuse_qkv(model: NewBieTransformer, parts: dict[str, LoraDelta]) -> LoraDelta:
+    """One delta on the fused qkv rows [q; k; v] from separate q/k/v adapters: the
+    downs stacked, the ups on a block diagonal (scales folded in), so
+    B @ A = [s_q B_q A_q; s_k B_k A_k; s_v B_v A_v] exactly; a missing part is zero."""
+    head_dim = model.config.dim // model.config.n_heads
+    rows = {"q": model.config.n_heads * head_dim, "k": model.config.n_kv_heads * head_dim,
+            "v": model.config.n_kv_heads * head_dim}
+    present = [p for p in "qkv" if p in parts]
+    down = torch.cat([parts[p].down for p in present])
+    up = torch.zeros(sum(rows.values()), down.shape[0])
+    row, col = 0, 0
+    for part in "qkv":
+        if part in parts:
+            delta = parts[part]
+            if delta.up.shape[0] != rows[part]:
+                raise ValueError(f"to_{part} LoRA has {delta.up.shape[0]} output rows; the "
+                                 f"model's {part} projection has {rows[part]}")
+            rank = delta.down.shape[0]
+            up[row:row + rows[part], col:col + rank] = delta.scale * delta.up
+            col += rank
+        row += rows[part]
+    return LoraDelta(down, up, 1.0)
 
 
 def _pairs(ckpt: Checkpoint) -> tuple[dict[str, dict], str]:
@@ -98,9 +144,11 @@ def read_lora(model: NewBieTransformer, path, strength: float = 1.0) -> dict[str
     modules = _module_names(model)
     weights = dict(model.named_parameters())
     deltas, unmapped = {}, []
+    qkv_parts: dict[str, dict[str, LoraDelta]] = {}
     metadata = ckpt.metadata()
     for raw, parts in pairs.items():
-        target = _resolve(raw, modules)
+        qkv = _qkv_part(raw, modules)
+        target = qkv[0] if qkv else _resolve(raw, modules)
         if target is None or "down" not in parts or "up" not in parts:
             unmapped.append(raw)
             continue
@@ -108,7 +156,8 @@ def read_lora(model: NewBieTransformer, path, strength: float = 1.0) -> dict[str
         up = ckpt.tensor(parts["up"], torch.float32)
         rank = down.shape[0]
         base = weights[target + ".weight"]
-        if up.shape[1] != rank or (up.shape[0], down.shape[1]) != tuple(base.shape):
+        if up.shape[1] != rank or down.shape[1] != base.shape[1] or (
+                not qkv and up.shape[0] != base.shape[0]):
             raise CheckpointError(ckpt.path, f"{raw}: LoRA shapes down {list(down.shape)} / up "
                                              f"{list(up.shape)} do not fit {target} "
                                              f"{list(base.shape)}.", layout=layout)
@@ -118,7 +167,15 @@ def read_lora(model: NewBieTransformer, path, strength: float = 1.0) -> dict[str
             scale = _peft_scale(config, metadata, rank)
         else:
             scale = 1.0
-        deltas[target] = LoraDelta(down, up, strength * scale)
+        if qkv:
+            qkv_parts.setdefault(target, {})[qkv[1]] = LoraDelta(down, up, strength * scale)
+        else:
+            deltas[target] = LoraDelta(down, up, strength * scale)
+    for target, parts in qkv_parts.items():
+        try:
+            deltas[target] = _fuse_qkv(model, parts)
+        except ValueError as err:
+            raise CheckpointError(ckpt.path, f"{target}: {err}.", layout=layout) from None
     if not deltas:
         raise CheckpointError(ckpt.path, "no LoRA key maps to the NewBie transformer; is it "
                                          "a LoRA for another model?", layout=layout,

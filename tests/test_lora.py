@@ -126,3 +126,50 @@ def test_partial_match_applies_with_a_warning(tmp_path, base, caplog):
         apply_lora(base, folder)
     assert f"{len(pairs)} of {len(pairs) + 1} adapters applied" in caplog.text
     assert "vision_adapter.proj" in caplog.text
+
+
+DIFFUSERS_TARGETS = {  # diffusers-port module -> (rank, alpha): q/k/v split and partial
+    "layers.0.attn.to_q": (2, 4.0), "layers.0.attn.to_v": (4, 2.0),
+    "layers.1.attn.to_k": (3, 3.0), "layers.1.attn.to_out.0": (2, 1.0),
+    "noise_refiner.0.feed_forward.linear_1": (2, 2.0), "context_refiner.0.attn.to_q": (2, 8.0),
+    "layers.1.norm1.linear": (2, 2.0)}
+
+
+@pytest.mark.parametrize("style", ["peft", "lora_down_alpha"])
+def test_diffusers_port_lora_equals_merging_in_diffusers_names(tmp_path, style):
+    """A LoRA trained on the diffusers port (separate to_q/to_k/to_v, Lumina2 names),
+    against the reference: merge it into the diffusers weights, then convert."""
+    from tiny_models import diffusers_lumina2
+
+    from newbie.loading.transformer import diffusers_to_official
+
+    weights = dict(diffusers_lumina2().state_dict())
+    gen = torch.Generator().manual_seed(7)
+    tensors, merged_weights = {}, dict(weights)
+    for module, (rank, alpha) in DIFFUSERS_TARGETS.items():
+        rows, cols = weights[module + ".weight"].shape
+        a, b = torch.randn(rank, cols, generator=gen) * 0.1, torch.randn(rows, rank, generator=gen) * 0.1
+        scale = 1.0 if style == "peft" else alpha / rank  # no alpha in a diffusers PEFT file
+        merged_weights[module + ".weight"] = weights[module + ".weight"] + 0.8 * scale * b @ a
+        if style == "peft":
+            tensors[f"transformer.{module}.lora_A.weight"] = a
+            tensors[f"transformer.{module}.lora_B.weight"] = b
+        else:
+            tensors[f"transformer.{module}.lora_down.weight"] = a
+            tensors[f"transformer.{module}.lora_up.weight"] = b
+            tensors[f"transformer.{module}.alpha"] = torch.tensor(alpha)
+    path = write_safetensors(tmp_path / "diffusers_lora.safetensors", tensors)
+
+    def build(state):
+        return NewBieTransformer.from_state_dict(
+            diffusers_to_official(list(state), state.__getitem__),
+            config={"dim": TINY["dim"], "n_layers": TINY["n_layers"],
+                    "n_refiner_layers": TINY["n_refiner"], "n_heads": TINY["n_heads"],
+                    "n_kv_heads": TINY["n_kv"], "multiple_of": 32, "cap_feat_dim": TINY["cap"],
+                    "axes_dims": (8, 8, 8), "clip_text_dim": None})
+
+    lora = apply_lora(build(weights), path, strength=0.8)
+    x, t, cap, mask, _ = inputs()
+    with torch.no_grad():
+        close(lora(x, t, cap, mask, None), build(merged_weights)(x, t, cap, mask, None))
+    assert len(lora.lora_stack[0][1]) == 6  # to_q + to_v of layers.0 fused into one qkv delta

@@ -46,6 +46,13 @@ _DIFFUSERS_RULES = [
 _QKV = re.compile(r"^(.*)\.attn\.to_([qkv])\.weight$")
 
 
+def official_name(diffusers_key: str) -> str:
+    """The official name of a diffusers-port parameter (not for the split to_q/k/v)."""
+    for pattern, repl in _DIFFUSERS_RULES:
+        diffusers_key = re.sub(pattern, repl, diffusers_key)
+    return diffusers_key
+
+
 def diffusers_to_official(keys, read) -> dict[str, torch.Tensor]:
     """Official-key tensors from diffusers-port names; `read(key)` gives a tensor."""
     out: dict[str, torch.Tensor] = {}
@@ -55,10 +62,7 @@ def diffusers_to_official(keys, read) -> dict[str, torch.Tensor]:
         if match:
             qkv.setdefault(match.group(1), {})[match.group(2)] = read(key)
             continue
-        name = key
-        for pattern, repl in _DIFFUSERS_RULES:
-            name = re.sub(pattern, repl, name)
-        out[name] = read(key)
+        out[official_name(key)] = read(key)
     for block, parts in qkv.items():
         if set(parts) != {"q", "k", "v"}:
             raise ValueError(f"{block}.attn has only to_{'/'.join(sorted(parts))}")
