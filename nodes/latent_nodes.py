@@ -9,7 +9,7 @@ from comfy_api.latest import io
 
 from ..newbie.sizes import SIZE_MULTIPLE, aspect_buckets, check_size
 from .common import CATEGORY, NewBieVAE, out_of_memory
-from .memory import on_compute_device
+from .memory import on_compute_device, unload
 
 log = logging.getLogger(__name__)
 CUSTOM = "custom"
@@ -82,7 +82,10 @@ def vae_activation_bytes(shape, dtype: torch.dtype, tile_size: int = 0) -> int:
 
 def _vae_in(vae, dtype: str):
     target = VAE_DTYPES[dtype]
-    return vae if vae.dtype == target else copy.deepcopy(vae).to(target)
+    if vae.dtype == target:
+        return vae
+    unload(vae)  # copy from the offloaded weights, so only the copy goes to the card
+    return copy.deepcopy(vae).to(target)
 
 
 class NewBieVAEDecode(io.ComfyNode):

@@ -5,6 +5,7 @@ from comfy_api.latest import io
 
 from ..newbie.lora import apply_lora
 from .common import CATEGORY, NewBieModel
+from .memory import unload
 from .model_files import list_models, resolve_model
 
 
@@ -33,6 +34,7 @@ class NewBieLoraLoader(io.ComfyNode):
     def execute(cls, model, lora_name: str, strength: float) -> io.NodeOutput:
         if strength == 0.0:
             return io.NodeOutput(model)
+        unload(model)  # the clone shares the base's tensors: build it off the card
         return io.NodeOutput(apply_lora(model, resolve_model("loras", lora_name), strength))
 
 

@@ -41,17 +41,33 @@ def _first_tensor(module: torch.nn.Module) -> torch.Tensor:
     return next(iter([*module.parameters(), *module.buffers()]))
 
 
+class _PatcherSlot:
+    """Holds a model's ModelPatcher. A deep copy of the model (a dtype copy) starts
+    with an empty slot: the patcher belongs to the original."""
+
+    def __init__(self, patcher=None):
+        self.patcher = patcher
+
+    def __deepcopy__(self, memo):
+        return _PatcherSlot()
+
+
+def _patcher_of(model: torch.nn.Module):
+    slot = model.__dict__.get(_PATCHER)
+    return slot.patcher if slot is not None else None
+
+
 def model_patcher(model: torch.nn.Module):
     """The model's ModelPatcher, made once and kept on the model, so ComfyUI's list of
     loaded models sees one entry per model for as long as the model lives."""
-    patcher = model.__dict__.get(_PATCHER)
+    patcher = _patcher_of(model)
     if patcher is None:
         import comfy.model_management as mm
         from comfy.model_patcher import ModelPatcher
 
         patcher = ModelPatcher(ComfyResident(model), load_device=mm.get_torch_device(),
                                offload_device=mm.unet_offload_device())
-        model.__dict__[_PATCHER] = patcher
+        model.__dict__[_PATCHER] = _PatcherSlot(patcher)
     return patcher
 
 
@@ -76,7 +92,7 @@ def unload(model: torch.nn.Module):
     """Move `model` off the compute device now, if ComfyUI has it loaded."""
     import comfy.model_management as mm
 
-    patcher = model.__dict__.get(_PATCHER)
+    patcher = _patcher_of(model)
     if patcher is None:
         return
     for index in reversed(range(len(mm.current_loaded_models))):

@@ -154,3 +154,17 @@ def test_the_real_modules_accept_a_patcher(card, tmp_path):
         assert patcher.model_size() == sum(t.numel() * t.element_size()
                                            for t in loaded.state_dict().values())
         patcher.detach()
+
+
+def test_a_deep_copy_gets_its_own_patcher(card):
+    """The VAE's dtype copy is a deepcopy: it must not inherit the original's patcher."""
+    import copy
+
+    memory, _, _, model, _ = card
+    vae = model("vae", GiB)
+    original = memory.model_patcher(vae)
+    duplicate = copy.deepcopy(vae)
+    assert memory._patcher_of(duplicate) is None  # not a copy of the original's state
+    assert memory.model_patcher(duplicate) is not original
+    assert memory.model_patcher(duplicate).model.newbie is duplicate
+    assert memory.model_patcher(vae) is original
