@@ -4,9 +4,11 @@ Each model (transformer, text encoders, VAE) gets a `ModelPatcher` and is put on
 the compute device with `load_models_gpu`, like core models. So ComfyUI frees
 room for it by unloading whatever was used longest ago (its own models or ours:
 on a 16 GB card the text encoders leave before the transformer arrives), and
-can unload ours when another model needs the memory. The weights are loaded
-whole (`force_full_load`): these modules are plain torch layers, not ComfyUI's
-cast-on-the-fly ops, so a partial load would leave layers on the wrong device.
+can unload ours when another model needs the memory. The transformer's layers
+follow ComfyUI's cast-on-the-fly protocol (newbie/models/host_weights.py), so on
+a card too small for it ComfyUI loads what fits and streams the rest (as
+--lowvram does for core models). The text encoders and the VAE are plain
+transformers/diffusers layers and are loaded whole.
 """
 from __future__ import annotations
 
@@ -35,6 +37,13 @@ class ComfyResident(torch.nn.Module):
     def get_dtype(self) -> torch.dtype:
         return next((p.dtype for p in self.newbie.parameters() if p.is_floating_point()),
                     torch.float32)
+
+
+def streams_every_weight(model: torch.nn.Module) -> bool:
+    """Whether every module holding parameters can run with its weights off the card
+    (ComfyUI's own test: a `comfy_cast_weights` attribute), so a partial load is safe."""
+    return all(hasattr(m, "comfy_cast_weights") for m in model.modules()
+               if next(m.parameters(recurse=False), None) is not None)
 
 
 def _first_tensor(module: torch.nn.Module) -> torch.Tensor:
@@ -81,7 +90,8 @@ def on_compute_device(model: torch.nn.Module, extra_bytes: int = 0, temporary: b
 
     patcher = model_patcher(model)
     try:
-        mm.load_models_gpu([patcher], memory_required=extra_bytes, force_full_load=True)
+        mm.load_models_gpu([patcher], memory_required=extra_bytes,
+                           force_full_load=not streams_every_weight(model))
         yield patcher.load_device
     finally:
         if temporary:

@@ -168,3 +168,86 @@ def test_a_deep_copy_gets_its_own_patcher(card):
     assert memory.model_patcher(duplicate) is not original
     assert memory.model_patcher(duplicate).model.newbie is duplicate
     assert memory.model_patcher(vae) is original
+
+
+def _partially_loaded(memory, ModelPatcher, model, device, share=3):
+    patcher = ModelPatcher(memory.ComfyResident(model), load_device=device,
+                           offload_device=torch.device("cpu"))
+    patcher.load(device, lowvram_model_memory=patcher.model_size() // share)
+    streamed = [m for m in model.modules() if getattr(m, "comfy_cast_weights", False)]
+    return patcher, streamed
+
+
+def test_a_partial_load_gives_the_same_output(card):
+    """ComfyUI's partial load (what --lowvram and small cards get) flags layers to
+    stream their weights; the transformer's output does not change by a bit."""
+    from tiny_models import official_dit
+
+    from newbie.models import NewBieTransformer
+
+    memory, _, ModelPatcher, _, _ = card
+    model = NewBieTransformer.from_state_dict(official_dit())
+    gen = torch.Generator().manual_seed(0)
+    args = (torch.randn(2, 16, 8, 8, generator=gen), torch.rand(2, generator=gen),
+            torch.randn(2, 5, model.config.cap_feat_dim, generator=gen), None,
+            torch.randn(2, model.config.clip_text_dim, generator=gen))
+    with torch.no_grad():
+        expected = model(*args)
+        assert memory.streams_every_weight(model)
+        _, streamed = _partially_loaded(memory, ModelPatcher, model, torch.device("cpu"))
+        assert 0 < len(streamed) < sum(1 for _ in model.modules())
+        torch.testing.assert_close(model(*args), expected, rtol=0, atol=0)
+
+
+def test_a_partially_loaded_transformer_runs_across_two_devices(card, tmp_path):
+    """The meta device stands in for the card: ComfyUI moves what fits there and leaves
+    the rest on the CPU. Every layer, LoRA'd ones included, must bring its weights to
+    the input's device, or the forward fails with a device mismatch."""
+    from tiny_lora import lora_pairs, write_peft
+    from tiny_models import official_dit
+
+    from newbie.lora import apply_lora
+    from newbie.models import NewBieTransformer
+
+    memory, _, ModelPatcher, _, _ = card
+    base = NewBieTransformer.from_state_dict(official_dit())
+    model = apply_lora(base, write_peft(tmp_path / "lora", lora_pairs(), alpha=4.0))
+    meta = torch.device("meta")
+    _, streamed = _partially_loaded(memory, ModelPatcher, model, meta)
+    devices = {p.device.type for p in model.parameters()}
+    assert streamed and devices == {"cpu", "meta"}
+    with torch.no_grad():  # every parameter-holding part, on inputs living on the "card"
+        run_every_part(model, meta)
+
+
+def run_every_part(model, device):
+    """The forward's pieces on `device` inputs (the full forward has data-dependent steps,
+    which the meta device cannot run)."""
+    from newbie.models.attention import rope_rotation
+
+    config, n = model.config, 6
+    t_dim = min(config.dim, 1024)
+    x = torch.randn(2, n, config.dim, device=device)
+    rope = rope_rotation(torch.zeros(2, n, config.dim // config.n_heads // 2, device=device))
+    adaln = model.t_embedder(torch.rand(2, device=device))
+    pooled = model.clip_text_pooled_proj(torch.randn(2, config.clip_text_dim, device=device))
+    adaln = model.time_text_embed(torch.cat([adaln, pooled], dim=-1))
+    model.x_embedder(torch.randn(2, n, 4 * config.in_channels, device=device))
+    model.cap_embedder(torch.randn(2, n, config.cap_feat_dim, device=device))
+    for block in model.context_refiner:
+        block(x, rope, None)
+    for block in [*model.noise_refiner, *model.layers]:
+        x = block(x, rope, None, adaln)
+    out = model.final_layer(x, adaln)
+    assert out.device == device and adaln.shape == (2, t_dim)
+
+
+def test_encoders_and_vae_are_loaded_whole(card, tmp_path):
+    """Their transformers/diffusers layers cannot stream, so ComfyUI must not split them."""
+    from tiny_vae import diffusers_vae, write_bfl_vae
+
+    from newbie.loading import load_vae
+
+    memory = card[0]
+    assert not memory.streams_every_weight(
+        load_vae(write_bfl_vae(tmp_path / "ae.safetensors", diffusers_vae())))

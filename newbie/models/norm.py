@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .host_weights import HostWeights
+
 
 def _eps(eps: float | None) -> float:
     return torch.finfo(torch.float32).eps if eps is None else eps
@@ -36,13 +38,15 @@ def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float | None,
     return normalized_float32(x, weight, eps, scale).to(x.dtype)
 
 
-class RMSNorm(nn.Module):
+class RMSNorm(HostWeights, nn.Module):
     """eps None means float32's machine epsilon (ComfyUI's q/k norm)."""
 
     def __init__(self, dim: int, eps: float | None):
         super().__init__()
         self.eps = eps
         self.weight = nn.Parameter(torch.ones(dim))
+        self.bias = None
+        self._init_host_weights()
 
     def forward(self, x: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
-        return rms_norm(x, self.weight, self.eps, scale)
+        return rms_norm(x, self.cast_weight(x), self.eps, scale)

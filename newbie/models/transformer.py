@@ -16,6 +16,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
 from .attention import attention, rope_angles, rope_float32, rope_rotation
+from .host_weights import Linear
 from .norm import RMSNorm, normalized_float32
 from .state_dict import check_state_dict
 from .transformer_config import infer_config
@@ -35,8 +36,8 @@ def clamp_fp16(x: torch.Tensor) -> torch.Tensor:
 class TimestepEmbedder(nn.Module):
     def __init__(self, width: int):
         super().__init__()
-        self.mlp = nn.Sequential(nn.Linear(FREQ_EMBED_DIM, width), nn.SiLU(),
-                                 nn.Linear(width, width))
+        self.mlp = nn.Sequential(Linear(FREQ_EMBED_DIM, width), nn.SiLU(),
+                                 Linear(width, width))
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
         half = FREQ_EMBED_DIM // 2
@@ -52,8 +53,8 @@ class Attention(nn.Module):
         super().__init__()
         self.n_heads, self.n_kv_heads = n_heads, n_kv_heads
         self.head_dim = dim // n_heads
-        self.qkv = nn.Linear(dim, (n_heads + 2 * n_kv_heads) * self.head_dim, bias=False)
-        self.out = nn.Linear(n_heads * self.head_dim, dim, bias=False)
+        self.qkv = Linear(dim, (n_heads + 2 * n_kv_heads) * self.head_dim, bias=False)
+        self.out = Linear(n_heads * self.head_dim, dim, bias=False)
         self.q_norm = RMSNorm(self.head_dim, eps)
         self.k_norm = RMSNorm(self.head_dim, eps)
         self.backend = "auto"
@@ -71,16 +72,16 @@ class Attention(nn.Module):
     @staticmethod
     def _norm_rope(norm, x, rope):
         """q/k norm then RoPE in one float32 buffer, rounded once; [B,L,H,D] -> [B,H,L,D]."""
-        rotated = rope_float32(normalized_float32(x, norm.weight, norm.eps), rope)
+        rotated = rope_float32(normalized_float32(x, norm.cast_weight(x), norm.eps), rope)
         return rotated.to(x.dtype).transpose(1, 2)
 
 
 class FeedForward(nn.Module):
     def __init__(self, dim: int, hidden: int):
         super().__init__()
-        self.w1 = nn.Linear(dim, hidden, bias=False)
-        self.w2 = nn.Linear(hidden, dim, bias=False)
-        self.w3 = nn.Linear(dim, hidden, bias=False)
+        self.w1 = Linear(dim, hidden, bias=False)
+        self.w2 = Linear(hidden, dim, bias=False)
+        self.w3 = Linear(dim, hidden, bias=False)
 
     def forward(self, x):
         gate = self.w1(x)  # a fresh tensor: SiLU and the product can run in place
@@ -99,7 +100,7 @@ class JointTransformerBlock(nn.Module):
         self.ffn_norm1 = RMSNorm(dim, eps)
         self.ffn_norm2 = RMSNorm(dim, eps)
         if modulation:
-            self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(t_dim, 4 * dim))
+            self.adaLN_modulation = nn.Sequential(nn.SiLU(), Linear(t_dim, 4 * dim))
 
     def forward(self, x, rope, key_mask, adaln=None):
         if adaln is None:
@@ -119,8 +120,8 @@ class FinalLayer(nn.Module):
     def __init__(self, dim: int, out_dim: int, t_dim: int):
         super().__init__()
         self.norm_final = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
-        self.linear = nn.Linear(dim, out_dim)
-        self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(t_dim, dim))
+        self.linear = Linear(dim, out_dim)
+        self.adaLN_modulation = nn.Sequential(nn.SiLU(), Linear(t_dim, dim))
 
     def forward(self, x, adaln):
         scale = self.adaLN_modulation(adaln).unsqueeze(1)
@@ -153,15 +154,15 @@ class NewBieTransformer(ModelMixin, ConfigMixin):
         t_dim = min(dim, 1024)
         hidden = ffn_hidden or ffn_hidden_dim(dim, multiple_of, ffn_dim_multiplier)
         patch_dim = patch_size * patch_size * in_channels
-        self.x_embedder = nn.Linear(patch_dim, dim)
+        self.x_embedder = Linear(patch_dim, dim)
         self.t_embedder = TimestepEmbedder(t_dim)
         self.cap_embedder = nn.Sequential(RMSNorm(cap_feat_dim, norm_eps),
-                                          nn.Linear(cap_feat_dim, dim))
+                                          Linear(cap_feat_dim, dim))
         if clip_text_dim:
             self.clip_text_pooled_proj = nn.Sequential(RMSNorm(clip_text_dim, norm_eps),
-                                                       nn.Linear(clip_text_dim, clip_text_dim))
+                                                       Linear(clip_text_dim, clip_text_dim))
             self.time_text_embed = nn.Sequential(nn.SiLU(),
-                                                 nn.Linear(t_dim + clip_text_dim, t_dim))
+                                                 Linear(t_dim + clip_text_dim, t_dim))
 
         def blocks(n, modulation):
             return nn.ModuleList(JointTransformerBlock(dim, n_heads, n_kv_heads, hidden, norm_eps,
