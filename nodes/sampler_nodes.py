@@ -139,8 +139,8 @@ class NewBieSampler(io.ComfyNode):
                 unload(model)  # only the compute-dtype copy goes to the card
             compute = cast_copy(model, compute_dtype)
             reserve = activation_bytes(model, samples.shape, cap_len, compute_dtype)
-            with on_compute_device(compute, reserve, temporary=compute is not model):
-                return sample(compute, cond, uncond, noise, steps=steps, solver=solver,
+            with on_compute_device(compute, reserve, temporary=compute is not model) as where:
+                return sample(compute, cond, uncond, noise, device=where, steps=steps, solver=solver,
                               shift=shift, cfg=cfg,
                               cfg_trunc=None if cfg_trunc >= 1.0 else cfg_trunc, renorm=renorm,
                               sigmas=sigmas, latent=to_model_space(samples.float()),

@@ -63,22 +63,24 @@ class GuidedVelocity:
     """v(x, t) for the solvers: model forwards plus CFG, truncation and renorm."""
 
     def __init__(self, model, cond, uncond, cfg: float, cfg_trunc: float | None,
-                 renorm: float, dtype: torch.dtype, batch: int):
+                 renorm: float, dtype: torch.dtype, batch: int,
+                 device: torch.device | None = None):
         if cfg < 0:
             raise ValueError(f"cfg must be >= 0, got {cfg}")
         if renorm < 0:
             raise ValueError(f"renorm must be >= 0 (0 = off), got {renorm}")
         self.model, self.cfg, self.cfg_trunc, self.renorm = model, cfg, cfg_trunc, renorm
         self.dtype = dtype
+        self.device = device or next(model.parameters()).device
         self.cond = self._to(Conditioning.of(cond).expand(batch))
         self.uncond = None if uncond is None else self._to(Conditioning.of(uncond).expand(batch))
         self.both = None if self.uncond is None else join(self.cond, self.uncond)
         self.forwards = 0  # model forwards, counted per sample batch
 
     def _to(self, c: Conditioning) -> Conditioning:
-        device = next(self.model.parameters()).device
-        pooled = None if c.clip_pooled is None else c.clip_pooled.to(device, self.dtype)
-        return Conditioning(c.cap_feats.to(device, self.dtype), c.cap_mask.to(device), pooled)
+        pooled = None if c.clip_pooled is None else c.clip_pooled.to(self.device, self.dtype)
+        return Conditioning(c.cap_feats.to(self.device, self.dtype), c.cap_mask.to(self.device),
+                            pooled)
 
     def guided_at(self, t: float) -> bool:
         use = self.uncond is not None and self.cfg != 1.0

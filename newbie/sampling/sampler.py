@@ -21,19 +21,20 @@ def _grid(steps, shift, sigmas, denoise, has_latent) -> torch.Tensor:
 def sample(model, cond, uncond, noise: torch.Tensor, *, steps: int = 28, solver: str = "euler",
            shift: float = DEFAULT_SHIFT, cfg: float = 4.5, cfg_trunc: float | None = None,
            renorm: float = 0.0, sigmas=None, latent: torch.Tensor | None = None,
-           denoise: float = 1.0, dtype: torch.dtype | None = None, callback=None
-           ) -> torch.Tensor:
+           denoise: float = 1.0, dtype: torch.dtype | None = None, callback=None,
+           device: torch.device | None = None) -> torch.Tensor:
     """Clean latent (model space) from `noise` (model space).
 
     cond/uncond: (cap_feats, cap_mask, clip_pooled) or objects with those attributes;
     uncond None or cfg 1 runs cond only. cfg_trunc None: CFG at every step; else CFG
     while t < cfg_trunc (t = 0 is noise). `latent` + denoise < 1 (or SIGMAS that start
     below 1) start part-way from it. callback(step, total, x, x_data) after each step;
-    it may raise to stop.
+    it may raise to stop. device: where to compute (default: where the model's
+    parameters are; give it when some of them are streamed from another device).
     """
     grid = _grid(steps, shift, sigmas, denoise, latent is not None)
     dtype = dtype or next(model.parameters()).dtype
-    device = next(model.parameters()).device
+    device = device or next(model.parameters()).device
     x = noise.to(device, torch.float32)
     t0 = float(grid[0])
     if t0 > 0.0:
@@ -41,7 +42,8 @@ def sample(model, cond, uncond, noise: torch.Tensor, *, steps: int = 28, solver:
             raise ValueError("the schedule starts part-way (denoise < 1 or SIGMAS below 1) "
                              "but no latent was given")
         x = t0 * latent.to(device, torch.float32) + (1.0 - t0) * x
-    velocity = GuidedVelocity(model, cond, uncond, cfg, cfg_trunc, renorm, dtype, x.shape[0])
+    velocity = GuidedVelocity(model, cond, uncond, cfg, cfg_trunc, renorm, dtype, x.shape[0],
+                              device)
     total = len(grid) - 1
 
     def on_step(i, x_now, x_data):
