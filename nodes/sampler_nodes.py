@@ -76,7 +76,8 @@ class NewBieSampler(io.ComfyNode):
             category=CATEGORY,
             description="Rectified-flow sampling as NewBie was trained: shifted time grid, "
                         "official CFG (batched cond/uncond, truncation, renorm). The LATENT is "
-                        "in raw FLUX VAE space, so core latent nodes and VAE Decode fit.",
+                        "in raw FLUX VAE space, so core latent nodes and VAE Decode fit; a "
+                        "noise_mask on it (core Set Latent Noise Mask) inpaints.",
             inputs=[
                 NewBieModel.Input("model"),
                 io.Conditioning.Input("positive"),
@@ -144,7 +145,8 @@ class NewBieSampler(io.ComfyNode):
                               shift=shift, cfg=cfg,
                               cfg_trunc=None if cfg_trunc >= 1.0 else cfg_trunc, renorm=renorm,
                               sigmas=sigmas, latent=to_model_space(samples.float()),
-                              denoise=denoise, callback=_progress(steps_total))
+                              denoise=denoise, callback=_progress(steps_total),
+                              mask=latent_image.get("noise_mask"))
 
         first = resolve_dtype("auto", device) if dtype == AUTO else COMPUTE_DTYPES[dtype]
         try:
@@ -157,7 +159,7 @@ class NewBieSampler(io.ComfyNode):
                 result = run(torch.float32)
         except torch.OutOfMemoryError:
             raise out_of_memory("sampling", "the resolution or batch size") from None
-        out = {k: v for k, v in latent_image.items() if k not in ("samples", "noise_mask")}
+        out = dict(latent_image)  # as core KSampler: batch_index and noise_mask carry on
         out["samples"] = from_model_space(result).cpu()
         return io.NodeOutput(out)
 

@@ -97,3 +97,34 @@ def test_models_go_through_comfyuis_model_manager(comfy, tiny):
     png(comfy, comfy.run(graph))
     assert comfy.log().count("Requested to load ComfyResident") - before >= 3
     assert "Potential memory leak" not in comfy.log()
+
+
+def test_core_noise_mask_inpaints_only_the_masked_half(comfy, tiny):
+    """Core SolidMask + MaskComposite + Set Latent Noise Mask in front of a second
+    NewBie Sampler (another seed): the right half of the latent stays the first pass's,
+    the left half is regenerated."""
+    import safetensors.torch
+    import torch
+
+    graph = t2i(seed=51)
+    graph.update({
+        "zero": {"class_type": "SolidMask", "inputs": {"value": 0.0, "width": 128, "height": 96}},
+        "one": {"class_type": "SolidMask", "inputs": {"value": 1.0, "width": 64, "height": 96}},
+        "mask": {"class_type": "MaskComposite", "inputs": {
+            "destination": ["zero", 0], "source": ["one", 0], "x": 0, "y": 0, "operation": "add"}},
+        "nm": {"class_type": "SetLatentNoiseMask", "inputs": {"samples": ["s", 0],
+                                                              "mask": ["mask", 0]}},
+        "s2": {"class_type": "NewBieSampler",
+               "inputs": {**graph["s"]["inputs"], "latent_image": ["nm", 0], "seed": 52}},
+        "first": {"class_type": "SaveLatent", "inputs": {"samples": ["s", 0],
+                                                         "filename_prefix": "inpaint_first"}},
+        "second": {"class_type": "SaveLatent", "inputs": {"samples": ["s2", 0],
+                                                          "filename_prefix": "inpaint_second"}},
+    })
+    result = comfy.run(graph)
+    assert result.status == "success", result.error
+    first, second = (safetensors.torch.load(comfy.view(result.outputs[n]["latents"][0]))
+                     ["latent_tensor"] for n in ("first", "second"))
+    assert first.shape == second.shape == (1, 16, 12, 16)
+    torch.testing.assert_close(second[..., 8:], first[..., 8:], rtol=1e-5, atol=1e-5)
+    assert (second[..., :8] - first[..., :8]).abs().mean() > 0.05

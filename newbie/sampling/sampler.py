@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from .guidance import GuidedVelocity, NonFiniteError
+from .inpaint import MaskedVelocity, latent_mask
 from .schedule import DEFAULT_SHIFT, grid_from_sigmas, partial_grid, time_grid
 from .solvers import solve
 
@@ -22,7 +23,8 @@ def sample(model, cond, uncond, noise: torch.Tensor, *, steps: int = 28, solver:
            shift: float = DEFAULT_SHIFT, cfg: float = 4.5, cfg_trunc: float | None = None,
            renorm: float = 0.0, sigmas=None, latent: torch.Tensor | None = None,
            denoise: float = 1.0, dtype: torch.dtype | None = None, callback=None,
-           device: torch.device | None = None) -> torch.Tensor:
+           device: torch.device | None = None, mask: torch.Tensor | None = None
+           ) -> torch.Tensor:
     """Clean latent (model space) from `noise` (model space).
 
     cond/uncond: (cap_feats, cap_mask, clip_pooled) or objects with those attributes;
@@ -31,19 +33,28 @@ def sample(model, cond, uncond, noise: torch.Tensor, *, steps: int = 28, solver:
     below 1) start part-way from it. callback(step, total, x, x_data) after each step;
     it may raise to stop. device: where to compute (default: where the model's
     parameters are; give it when some of them are streamed from another device).
+    mask: inpainting noise mask (1 = regenerate; any resolution, see `latent_mask`);
+    needs `latent`, which is kept exactly where the mask is 0.
     """
     grid = _grid(steps, shift, sigmas, denoise, latent is not None)
+    if mask is not None and latent is None:
+        raise ValueError("an inpainting mask needs the latent to keep outside it")
     dtype = dtype or next(model.parameters()).dtype
     device = device or next(model.parameters()).device
     x = noise.to(device, torch.float32)
+    if latent is not None:
+        latent = latent.to(device, torch.float32)
     t0 = float(grid[0])
     if t0 > 0.0:
         if latent is None:
             raise ValueError("the schedule starts part-way (denoise < 1 or SIGMAS below 1) "
                              "but no latent was given")
-        x = t0 * latent.to(device, torch.float32) + (1.0 - t0) * x
+        x = t0 * latent + (1.0 - t0) * x
     velocity = GuidedVelocity(model, cond, uncond, cfg, cfg_trunc, renorm, dtype, x.shape[0],
                               device)
+    if mask is not None:
+        velocity = MaskedVelocity(velocity, latent_mask(mask, x.shape).to(device), latent,
+                                  noise.to(device, torch.float32))
     total = len(grid) - 1
 
     def on_step(i, x_now, x_data):
@@ -54,4 +65,5 @@ def sample(model, cond, uncond, noise: torch.Tensor, *, steps: int = 28, solver:
             callback(i, total, x_now, x_data)
 
     with torch.no_grad():
-        return solve(solver, velocity, x, [float(t) for t in grid], on_step)
+        result = solve(solver, velocity, x, [float(t) for t in grid], on_step)
+    return velocity.finish(result) if mask is not None else result
