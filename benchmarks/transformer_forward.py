@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "devtools")]
 
 from newbie.loading.transformer import diffusers_to_official  # noqa: E402
+from comfy_host import comfy_in_process  # noqa: E402
 from newbie.models import NewBieTransformer  # noqa: E402
 
 CONFIG = dict(dim=768, n_heads=12, n_kv_heads=4, n_layers=8, n_refiner_layers=2,
@@ -31,9 +32,7 @@ LATENT, CAPTION, VALID_SECOND = 64, 256, 200
 
 
 def comfy_nextdit():
-    sys.path.insert(0, str(Path(os.environ["NEWBIE_HOST"]) / "ComfyUI"))
-    import comfy.cli_args
-    comfy.cli_args.args.cpu = True
+    comfy_in_process()
     import comfy.ops
     from comfy.ldm.lumina.model import NextDiT
     c = CONFIG

@@ -34,6 +34,17 @@ def host_dir() -> Path:
     return Path(out.stdout.strip().splitlines()[-1])
 
 
+def comfy_in_process() -> Path:
+    """Make the host's ComfyUI importable in this process, set up as `main.py --cpu`
+    would (the flag is read when model_management first loads). Returns its folder."""
+    root = host_dir() / "ComfyUI"
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    import comfy.cli_args
+    comfy.cli_args.args.cpu = True
+    return root
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -70,14 +70,14 @@ class NewBieEmptyLatent(io.ComfyNode):
         return io.NodeOutput({"samples": samples})
 
 
-def vae_activation_bytes(shape, dtype: torch.dtype, tile_size: int = 0) -> int:
-    """Peak activations of a FLUX VAE pass over images of `shape` [B, 16, h, w] (latent):
+def vae_activation_bytes(batch: int, height: int, width: int, dtype: torch.dtype,
+                         tile_size: int = 0) -> int:
+    """Peak activations of a FLUX VAE pass over `batch` images of height x width pixels:
     ~1000 elements per pixel (3.81 GiB for one float32 1024² decode, measured on CPU,
     docs/performance.md), per tile when tiled, for ComfyUI to keep free."""
-    height, width = shape[-2] * 8, shape[-1] * 8
     if tile_size:
         height, width = min(height, tile_size), min(width, tile_size)
-    return 1000 * shape[0] * height * width * torch.finfo(dtype).bits // 8
+    return 1000 * batch * height * width * torch.finfo(dtype).bits // 8
 
 
 def _vae_in(vae, dtype: str):
@@ -117,7 +117,8 @@ class NewBieVAEDecode(io.ComfyNode):
                              "FLUX latent")
         try:
             target = _vae_in(vae, dtype)
-            reserve = vae_activation_bytes(latent.shape, target.dtype, tile_size)
+            reserve = vae_activation_bytes(latent.shape[0], latent.shape[-2] * 8,
+                                           latent.shape[-1] * 8, target.dtype, tile_size)
             with on_compute_device(target, reserve, temporary=target is not vae):
                 image = target.decode(latent, tile_size=tile_size or None)
         except torch.OutOfMemoryError:
@@ -153,8 +154,7 @@ class NewBieVAEEncode(io.ComfyNode):
             top, left = (pixels.shape[1] - h) // 2, (pixels.shape[2] - w) // 2
             pixels = pixels[:, top:top + h, left:left + w]
         target = _vae_in(vae, dtype)
-        shape = (pixels.shape[0], 16, h // 8, w // 8)
-        with on_compute_device(target, vae_activation_bytes(shape, target.dtype),
+        with on_compute_device(target, vae_activation_bytes(pixels.shape[0], h, w, target.dtype),
                                temporary=target is not vae):
             latent = target.encode(pixels)
         return io.NodeOutput({"samples": latent.cpu()})

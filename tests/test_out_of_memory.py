@@ -4,21 +4,19 @@ does for core nodes. The GPU that runs out cannot run here, so only the allocati
 failure is faked; the node classes and models are the pack's own, imported in process."""
 import importlib
 import importlib.util
-import os
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from comfy_host import comfy_in_process
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def pack():
-    sys.path.insert(0, str(Path(os.environ["NEWBIE_HOST"]) / "ComfyUI"))
-    import comfy.cli_args
-    comfy.cli_args.args.cpu = True
+    comfy_in_process()
     spec = importlib.util.spec_from_file_location("newbie_pack_oom", REPO / "__init__.py",
                                                   submodule_search_locations=[str(REPO)])
     module = importlib.util.module_from_spec(spec)

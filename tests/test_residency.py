@@ -6,11 +6,11 @@ No GPU here, so only the card is faked: ComfyUI reports a 16 GiB CUDA device who
 free memory is the card minus the models currently placed on it. The models are
 modules with meta weights of the real sizes that record where they are sent."""
 import importlib.util
-import os
 from pathlib import Path
 
 import pytest
 import torch
+from comfy_host import comfy_in_process
 
 REPO = Path(__file__).resolve().parents[1]
 GiB = 1 << 30
@@ -38,10 +38,7 @@ class Placed(torch.nn.Module):
 
 @pytest.fixture()
 def card(monkeypatch):
-    root = Path(os.environ["NEWBIE_HOST"]) / "ComfyUI"
-    monkeypatch.syspath_prepend(str(root))
-    import comfy.cli_args
-    comfy.cli_args.args.cpu = True
+    comfy_in_process()
     import comfy.model_management as mm
     from comfy.model_patcher import ModelPatcher
 

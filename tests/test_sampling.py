@@ -1,11 +1,9 @@
 """Sampling math against plain reference loops, official CFG rules, ComfyUI noise."""
 import math
-import os
-import sys
-from pathlib import Path
 
 import pytest
 import torch
+from comfy_host import comfy_in_process
 from torch import nn
 
 from newbie.sampling import comfy_noise, grid_from_sigmas, partial_grid, sample, time_grid
@@ -118,14 +116,9 @@ def test_dtype_reaches_the_model():
 
 
 def test_noise_equals_comfyuis_for_the_same_seed():
-    root = Path(os.environ["NEWBIE_HOST"]) / "ComfyUI"
-    sys.path.insert(0, str(root))
-    try:
-        import comfy.cli_args
-        comfy.cli_args.args.cpu = True
-        from comfy.sample import prepare_noise
-    finally:
-        sys.path.remove(str(root))
+    comfy_in_process()
+    from comfy.sample import prepare_noise
+
     latent = torch.zeros(2, 16, 8, 12)
     for seed in (0, 42, 2**40 + 7):
         torch.testing.assert_close(comfy_noise(latent.shape, seed), prepare_noise(latent, seed),

@@ -1,12 +1,10 @@
 """Our forward against ComfyUI 0.3.75's own Lumina2 NextDiT (the test host's code),
 same weights. That NextDiT has no pooled-CLIP path, so ours runs with it skipped
 (the official behaviour without a pooled vector); q/k norm eps set to ComfyUI's."""
-import os
-import sys
-from pathlib import Path
 
 import pytest
 import torch
+from comfy_host import comfy_in_process
 from tiny_models import TINY, official_dit
 
 from newbie.models import NewBieTransformer
@@ -15,15 +13,10 @@ from newbie.models.transformer_config import infer_config
 
 @pytest.fixture(scope="module")
 def comfy_nextdit():
-    root = Path(os.environ["NEWBIE_HOST"]) / "ComfyUI"
-    sys.path.insert(0, str(root))
-    try:
-        import comfy.cli_args
-        comfy.cli_args.args.cpu = True  # as `main.py --cpu`; read when model_management loads
-        import comfy.ops
-        from comfy.ldm.lumina.model import NextDiT
-    finally:
-        sys.path.remove(str(root))
+    comfy_in_process()
+    import comfy.ops
+    from comfy.ldm.lumina.model import NextDiT
+
     model = NextDiT(patch_size=2, in_channels=16, dim=TINY["dim"], n_layers=TINY["n_layers"],
                     n_refiner_layers=TINY["n_refiner"], n_heads=TINY["n_heads"],
                     n_kv_heads=TINY["n_kv"], multiple_of=32, ffn_dim_multiplier=4.0,

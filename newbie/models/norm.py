@@ -21,13 +21,13 @@ def _eps(eps: float | None) -> float:
 def normalized_float32(x: torch.Tensor, weight: torch.Tensor, eps: float | None,
                        scale: torch.Tensor | None = None) -> torch.Tensor:
     """x * rsqrt(mean(x^2) + eps) * weight (* scale) as a new float32 tensor."""
+    gain = weight.float() if scale is None else weight.float() * scale.float()
     if x.dtype == torch.float32:
-        if scale is None:
-            return F.rms_norm(x, (x.shape[-1],), weight.float(), _eps(eps))
-        return F.rms_norm(x, (x.shape[-1],), None, _eps(eps)).mul_(weight.float() * scale.float())
+        if scale is None:  # the fused kernel applies the weight itself
+            return F.rms_norm(x, (x.shape[-1],), gain, _eps(eps))
+        return F.rms_norm(x, (x.shape[-1],), None, _eps(eps)).mul_(gain)
     xf = x.float()  # a new buffer, so the in-place steps below touch nothing else
     mean_sq = torch.linalg.vector_norm(xf, dim=-1, keepdim=True).square_().div_(x.shape[-1])
-    gain = weight.float() if scale is None else weight.float() * scale.float()
     return xf.mul_(mean_sq.add_(_eps(eps)).rsqrt_()).mul_(gain)
 
 

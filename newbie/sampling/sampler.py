@@ -41,7 +41,8 @@ def sample(model, cond, uncond, noise: torch.Tensor, *, steps: int = 28, solver:
         raise ValueError("an inpainting mask needs the latent to keep outside it")
     dtype = dtype or next(model.parameters()).dtype
     device = device or next(model.parameters()).device
-    x = noise.to(device, torch.float32)
+    noise = noise.to(device, torch.float32)
+    x = noise
     if latent is not None:
         latent = latent.to(device, torch.float32)
     t0 = float(grid[0])
@@ -53,8 +54,7 @@ def sample(model, cond, uncond, noise: torch.Tensor, *, steps: int = 28, solver:
     velocity = GuidedVelocity(model, cond, uncond, cfg, cfg_trunc, renorm, dtype, x.shape[0],
                               device)
     if mask is not None:
-        velocity = MaskedVelocity(velocity, latent_mask(mask, x.shape).to(device), latent,
-                                  noise.to(device, torch.float32))
+        velocity = MaskedVelocity(velocity, latent_mask(mask, x.shape).to(device), latent, noise)
     total = len(grid) - 1
 
     def on_step(i, x_now, x_data):
