@@ -1,6 +1,6 @@
 """A real ComfyUI server for the tests: start, talk to it over HTTP, stop.
 
-The host (venv + ComfyUI 0.3.75) comes from scripts/setup_host.sh. Each server
+The host (venv + ComfyUI 0.3.75 or 0.33.0) comes from scripts/setup_host.sh. Each server
 gets its own base folder (custom_nodes with this pack linked in, input, output,
 temp, user) and a model folder added through an extra-model-paths YAML.
 """
@@ -32,6 +32,17 @@ def host_dir() -> Path:
     out = subprocess.run(["bash", str(REPO / "scripts" / "setup_host.sh")], check=True,
                          stdout=subprocess.PIPE, text=True)
     return Path(out.stdout.strip().splitlines()[-1])
+
+
+def host_version() -> str:
+    """The ComfyUI version of the test host (`comfyui_version.py`, or 0.3.75's tree)."""
+    root = host_dir() / "ComfyUI"
+    marker = root / "comfyui_version.py"
+    if marker.exists():
+        for line in marker.read_text().splitlines():
+            if line.startswith("__version__"):
+                return line.split("=", 1)[1].strip().strip("\"'")
+    return "unknown"
 
 
 def comfy_in_process() -> Path:
@@ -68,6 +79,16 @@ class PromptResult:
     def text(self, node_id: str) -> str:
         """The first `text` UI output of a node (e.g. core PreviewAny)."""
         return self.outputs[node_id]["text"][0]
+
+    def refusal(self) -> str:
+        """What the user is told when the workflow is refused, whichever way the host
+        refuses it: at validation (0.33 checks V3 combo values) or when the node runs
+        (0.3.75 does not, so the node itself refuses)."""
+        if self.status == "error":
+            return self.error["exception_message"]
+        if self.status == "invalid":
+            return json.dumps(self.error.get("node_errors", self.error))
+        raise AssertionError(f"the workflow was not refused: {self.status}")
 
 
 class ComfyServer:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-from contextlib import nullcontext
 
 from comfy_api.latest import io
 
@@ -90,12 +89,10 @@ class NewBieTextEncode(io.ComfyNode):
             log.warning("NewBie Text Encode: the prompt is empty; the image will follow the "
                         "system prompt and the model's prior only")
         # Encoders loaded for the compute device visit it only while encoding.
-        placement = (on_compute_device(text_encoders)
-                     if getattr(text_encoders, "wants_compute_device", False) else nullcontext())
-        with placement:
-            positive = text_encoders.encode([text], system_prompt=system_prompt,
+        with on_compute_device(text_encoders):
+            positive = text_encoders.model.encode([text], system_prompt=system_prompt,
                                             gemma_max_tokens=max_tokens)
-            negative = text_encoders.encode([negative], system_prompt=None,
+            negative = text_encoders.model.encode([negative], system_prompt=None,
                                             gemma_max_tokens=max_tokens)
         return io.NodeOutput(to_conditioning(*positive), to_conditioning(*negative))
 

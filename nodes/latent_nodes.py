@@ -9,7 +9,7 @@ from comfy_api.latest import io
 
 from ..newbie.sizes import SIZE_MULTIPLE, aspect_buckets, check_size
 from .common import CATEGORY, NewBieVAE, out_of_memory
-from .memory import on_compute_device, unload
+from .memory import Resident, on_compute_device, unload
 
 log = logging.getLogger(__name__)
 CUSTOM = "custom"
@@ -80,12 +80,12 @@ def vae_activation_bytes(batch: int, height: int, width: int, dtype: torch.dtype
     return 1000 * batch * height * width * torch.finfo(dtype).bits // 8
 
 
-def _vae_in(vae, dtype: str):
+def _vae_in(vae: Resident, dtype: str) -> Resident:
     target = VAE_DTYPES[dtype]
-    if vae.dtype == target:
+    if vae.model.dtype == target:
         return vae
     unload(vae)  # copy from the offloaded weights, so only the copy goes to the card
-    return copy.deepcopy(vae).to(target)
+    return Resident(copy.deepcopy(vae.model).to(target))
 
 
 class NewBieVAEDecode(io.ComfyNode):
@@ -118,9 +118,9 @@ class NewBieVAEDecode(io.ComfyNode):
         try:
             target = _vae_in(vae, dtype)
             reserve = vae_activation_bytes(latent.shape[0], latent.shape[-2] * 8,
-                                           latent.shape[-1] * 8, target.dtype, tile_size)
+                                           latent.shape[-1] * 8, target.model.dtype, tile_size)
             with on_compute_device(target, reserve, temporary=target is not vae):
-                image = target.decode(latent, tile_size=tile_size or None)
+                image = target.model.decode(latent, tile_size=tile_size or None)
         except torch.OutOfMemoryError:
             raise out_of_memory("decoding", "the tile size (try 1024, then 512), the "
                                 "resolution or the batch size") from None
@@ -154,9 +154,9 @@ class NewBieVAEEncode(io.ComfyNode):
             top, left = (pixels.shape[1] - h) // 2, (pixels.shape[2] - w) // 2
             pixels = pixels[:, top:top + h, left:left + w]
         target = _vae_in(vae, dtype)
-        with on_compute_device(target, vae_activation_bytes(pixels.shape[0], h, w, target.dtype),
-                               temporary=target is not vae):
-            latent = target.encode(pixels)
+        reserve = vae_activation_bytes(pixels.shape[0], h, w, target.model.dtype)
+        with on_compute_device(target, reserve, temporary=target is not vae):
+            latent = target.model.encode(pixels)
         return io.NodeOutput({"samples": latent.cpu()})
 
 

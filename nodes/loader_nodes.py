@@ -8,6 +8,7 @@ from ..newbie.loading import load_text_encoders, load_transformer, load_vae, res
 from ..newbie.models.attention import ATTENTION_BACKENDS
 from .common import (CATEGORY, NewBieModel, NewBieTextEncoders, NewBieVAE, dtype_input,
                      out_of_memory)
+from .memory import Resident
 from .model_files import list_models, resolve_model
 
 
@@ -47,8 +48,8 @@ class NewBieModelLoader(io.ComfyNode):
     def execute(cls, model: str, dtype: str, attention: str) -> io.NodeOutput:
         target = resolve_dtype(dtype, _compute_device(), "transformer")
         # Weights stay memory-mapped on the CPU until the sampler needs them.
-        return io.NodeOutput(load_transformer(resolve_model("diffusion_models", model),
-                                              dtype=target, attention=attention))
+        return io.NodeOutput(Resident(load_transformer(resolve_model("diffusion_models", model),
+                                                       dtype=target, attention=attention)))
 
 
 class NewBieTextEncoderLoader(io.ComfyNode):
@@ -85,8 +86,7 @@ class NewBieTextEncoderLoader(io.ComfyNode):
         except torch.OutOfMemoryError:
             raise out_of_memory("loading the text encoders",
                                 "the dtype (bfloat16) or set device to cpu") from None
-        encoders.wants_compute_device = device != "cpu"
-        return io.NodeOutput(encoders)
+        return io.NodeOutput(Resident(encoders, compute=device != "cpu"))
 
 
 class NewBieVAELoader(io.ComfyNode):
@@ -106,7 +106,7 @@ class NewBieVAELoader(io.ComfyNode):
     @classmethod
     def execute(cls, vae: str, dtype: str) -> io.NodeOutput:
         target = resolve_dtype(dtype, _compute_device(), "vae")
-        return io.NodeOutput(load_vae(resolve_model("vae", vae), dtype=target))
+        return io.NodeOutput(Resident(load_vae(resolve_model("vae", vae), dtype=target)))
 
 
 LOADER_NODES = [NewBieModelLoader, NewBieTextEncoderLoader, NewBieVAELoader]

@@ -5,7 +5,7 @@ from comfy_api.latest import io
 
 from ..newbie.lora import apply_lora
 from .common import CATEGORY, NewBieModel
-from .memory import unload
+from .memory import Resident, unload
 from .model_files import list_models, resolve_model
 
 
@@ -35,7 +35,8 @@ class NewBieLoraLoader(io.ComfyNode):
         if strength == 0.0:
             return io.NodeOutput(model)
         unload(model)  # the clone shares the base's tensors: build it off the card
-        return io.NodeOutput(apply_lora(model, resolve_model("loras", lora_name), strength))
+        return io.NodeOutput(Resident(apply_lora(model.model, resolve_model("loras", lora_name),
+                                                 strength)))
 
 
 LORA_NODES = [NewBieLoraLoader]

@@ -16,9 +16,6 @@ from contextlib import contextmanager
 
 import torch
 
-_PATCHER = "_comfy_model_patcher"
-
-
 class ComfyResident(torch.nn.Module):
     """The module a ModelPatcher manages for a NewBie model. ModelPatcher assigns
     `.device` and bookkeeping attributes, which diffusers' ModelMixin (a read-only
@@ -50,68 +47,62 @@ def _first_tensor(module: torch.nn.Module) -> torch.Tensor:
     return next(iter([*module.parameters(), *module.buffers()]))
 
 
-class _PatcherSlot:
-    """Holds a model's ModelPatcher. A deep copy of the model (a dtype copy) starts
-    with an empty slot: the patcher belongs to the original."""
+class Resident:
+    """A NewBie model as ComfyUI sees it: what our loaders output. Like core's CLIP and
+    VAE objects it carries its `ModelPatcher` as `.patcher`, so ComfyUI's output cache
+    recognises it as a model (0.33 evicts old model outputs first under RAM pressure)
+    and its model manager loads and unloads it. References point one way only
+    (Resident -> patcher -> module): the module keeps nothing of ComfyUI's, so when the
+    cache drops the Resident the weights are freed at once, not at the next gc pass.
 
-    def __init__(self, patcher=None):
-        self.patcher = patcher
+    `compute=False` keeps it on the CPU (text encoders with device `cpu`)."""
 
-    def __deepcopy__(self, memo):
-        return _PatcherSlot()
-
-
-def _patcher_of(model: torch.nn.Module):
-    slot = model.__dict__.get(_PATCHER)
-    return slot.patcher if slot is not None else None
-
-
-def model_patcher(model: torch.nn.Module):
-    """The model's ModelPatcher, made once and kept on the model, so ComfyUI's list of
-    loaded models sees one entry per model for as long as the model lives."""
-    patcher = _patcher_of(model)
-    if patcher is None:
+    def __init__(self, module: torch.nn.Module, compute: bool = True):
         import comfy.model_management as mm
         from comfy.model_patcher import ModelPatcher
 
-        patcher = ModelPatcher(ComfyResident(model), load_device=mm.get_torch_device(),
-                               offload_device=mm.unet_offload_device())
-        model.__dict__[_PATCHER] = _PatcherSlot(patcher)
-    return patcher
+        # ComfyUI's plain ModelPatcher on every host: on 0.33 with dynamic VRAM core
+        # models get ModelPatcherDynamic instead (docs/comfyui-hosts.md says why not ours).
+        self.patcher = ModelPatcher(ComfyResident(module), load_device=mm.get_torch_device(),
+                                    offload_device=mm.unet_offload_device())
+        self.compute = compute
+
+    @property
+    def model(self) -> torch.nn.Module:
+        return self.patcher.model.newbie
+
+    def __repr__(self) -> str:  # what core "Preview as Text" shows for our outputs
+        params = sum(p.numel() for p in self.model.parameters())
+        weight = _first_tensor(self.model)
+        return (f"{type(self.model).__name__} ({params / 1e6:.1f}M parameters, {weight.dtype}, "
+                f"on {weight.device})")
 
 
 @contextmanager
-def on_compute_device(model: torch.nn.Module, extra_bytes: int = 0, temporary: bool = False):
-    """Load `model` onto ComfyUI's compute device for the block, through
-    `load_models_gpu`, with `extra_bytes` reserved for activations. The model stays
-    there afterwards, for ComfyUI to unload when it needs the room; a `temporary`
-    model (e.g. a compute-dtype copy) is unloaded and forgotten at the end."""
+def on_compute_device(resident: Resident, extra_bytes: int = 0, temporary: bool = False):
+    """Load the model onto ComfyUI's compute device for the block, through
+    `load_models_gpu`, with `extra_bytes` reserved for activations. It stays there
+    afterwards, for ComfyUI to unload when it needs the room; a `temporary` model (a
+    compute-dtype copy) is unloaded at the end. Yields the device to compute on."""
     import comfy.model_management as mm
 
-    patcher = model_patcher(model)
+    if not resident.compute:
+        yield torch.device("cpu")
+        return
     try:
-        mm.load_models_gpu([patcher], memory_required=extra_bytes,
-                           force_full_load=not streams_every_weight(model))
-        yield patcher.load_device
+        mm.load_models_gpu([resident.patcher], memory_required=extra_bytes,
+                           force_full_load=not streams_every_weight(resident.model))
+        yield resident.patcher.load_device
     finally:
         if temporary:
-            release(model)
+            unload(resident)
 
 
-def unload(model: torch.nn.Module):
-    """Move `model` off the compute device now, if ComfyUI has it loaded."""
+def unload(resident: Resident):
+    """Move the model off the compute device now, if ComfyUI has it loaded."""
     import comfy.model_management as mm
 
-    patcher = _patcher_of(model)
-    if patcher is None:
-        return
     for index in reversed(range(len(mm.current_loaded_models))):
-        if mm.current_loaded_models[index].model is patcher:
+        if mm.current_loaded_models[index].model is resident.patcher:
             mm.current_loaded_models.pop(index).model_unload()
             mm.soft_empty_cache()
-
-
-def release(model: torch.nn.Module):
-    """Unload `model` and forget its patcher (for temporary copies)."""
-    unload(model)
-    model.__dict__.pop(_PATCHER, None)

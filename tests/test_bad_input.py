@@ -57,8 +57,7 @@ def test_missing_and_truncated_files_are_named(comfy, tiny):
     graph = t2i(seed=8)
     graph["m"]["inputs"]["model"] = "not_there.safetensors"
     result = comfy.run(graph)
-    assert result.status == "error"
-    assert "not_there.safetensors' not found" in result.error["exception_message"]
+    assert "not_there.safetensors" in result.refusal()
     good = (comfy.models / "diffusion_models" / "newbie_t2i.safetensors").read_bytes()
     (comfy.models / "diffusion_models" / "cut.safetensors").write_bytes(good[: len(good) // 3])
     graph["m"]["inputs"]["model"] = "cut.safetensors"
@@ -87,7 +86,9 @@ def test_thirty_prompts_with_failures_leave_the_server_healthy(comfy, tiny):
         else:
             result = comfy.run(t2i(seed=1001 + i))
         statuses.append(result.status)
-    assert statuses.count("success") == 12 and statuses.count("invalid") == 6
-    assert statuses.count("error") == 6 and statuses.count("interrupted") == 6
+    # A missing file is refused at validation where the host checks combo values (0.33),
+    # else by the node when it runs (0.3.75).
+    expected = [{"success"}, {"invalid"}, {"invalid", "error"}, {"interrupted"}, {"success"}]
+    assert all(status in expected[i % 5] for i, status in enumerate(statuses)), statuses
     assert comfy.alive()
     assert rss(comfy) <= baseline * 1.10, (rss(comfy), baseline)

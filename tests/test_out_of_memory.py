@@ -3,26 +3,9 @@ still a torch.OutOfMemoryError, so ComfyUI's executor also unloads every model, 
 does for core nodes. The GPU that runs out cannot run here, so only the allocation
 failure is faked; the node classes and models are the pack's own, imported in process."""
 import importlib
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
 import torch
-from comfy_host import comfy_in_process
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def pack():
-    comfy_in_process()
-    spec = importlib.util.spec_from_file_location("newbie_pack_oom", REPO / "__init__.py",
-                                                  submodule_search_locations=[str(REPO)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["newbie_pack_oom"] = module
-    spec.loader.exec_module(module)
-    return importlib.import_module("newbie_pack_oom.nodes")
 
 
 def card_is_full(*args, **kwargs):
@@ -36,9 +19,10 @@ def test_decode_says_lower_the_tile_size(pack, tmp_path, monkeypatch):
 
     vae = load_vae(write_bfl_vae(tmp_path / "ae.safetensors", diffusers_vae()))
     monkeypatch.setattr(vae, "decode", card_is_full)
-    decode = importlib.import_module("newbie_pack_oom.nodes.latent_nodes").NewBieVAEDecode
+    Resident = importlib.import_module("newbie_pack.nodes.memory").Resident
+    decode = importlib.import_module("newbie_pack.nodes.latent_nodes").NewBieVAEDecode
     with pytest.raises(torch.OutOfMemoryError, match="tile size"):
-        decode.execute(vae, {"samples": torch.zeros(1, 16, 8, 8)}, "float32", 0)
+        decode.execute(Resident(vae), {"samples": torch.zeros(1, 16, 8, 8)}, "float32", 0)
 
 
 def test_sampling_says_lower_the_resolution(pack, monkeypatch):
@@ -47,12 +31,12 @@ def test_sampling_says_lower_the_resolution(pack, monkeypatch):
     from newbie.models import NewBieTransformer
 
     model = NewBieTransformer.from_state_dict(official_dit(), dtype=torch.float32)
-    nodes = importlib.import_module("newbie_pack_oom.nodes.sampler_nodes")
+    nodes = importlib.import_module("newbie_pack.nodes.sampler_nodes")
     monkeypatch.setattr(nodes, "sample", card_is_full)
     cond = [[torch.zeros(1, 4, model.config.cap_feat_dim),
              {"pooled_output": torch.zeros(1, model.config.clip_text_dim)}]]
     with pytest.raises(torch.OutOfMemoryError, match="resolution or batch size"):
-        nodes.NewBieSampler.execute(model, cond, cond, {"samples": torch.zeros(1, 16, 8, 8)},
+        nodes.NewBieSampler.execute(nodes.Resident(model), cond, cond, {"samples": torch.zeros(1, 16, 8, 8)},
                                     seed=0, steps=2, cfg=4.0, solver="euler", shift=6.0,
                                     cfg_trunc=1.0, renorm=0.0, denoise=1.0, dtype="bfloat16")
     # The bf16 copy made for the run was dropped from ComfyUI's list with it.

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from comfy_host import comfy_in_process
 
 REPO = Path(__file__).resolve().parents[1]
 GiB = 1 << 30
@@ -37,8 +36,7 @@ class Placed(torch.nn.Module):
 
 
 @pytest.fixture()
-def card(monkeypatch):
-    comfy_in_process()
+def card(comfy_lib, monkeypatch):
     import comfy.model_management as mm
     from comfy.model_patcher import ModelPatcher
 
@@ -54,6 +52,7 @@ def card(monkeypatch):
     monkeypatch.setattr(mm, "vram_state", mm.VRAMState.NORMAL_VRAM)
     monkeypatch.setattr(mm, "get_free_memory", free_memory)
     monkeypatch.setattr(mm, "soft_empty_cache", lambda *a, **k: None)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *a, **k: None)  # 0.33 syncs after loads
     monkeypatch.setattr(mm, "current_loaded_models", [])
     spec = importlib.util.spec_from_file_location("newbie_pack_memory",
                                                   REPO / "nodes" / "memory.py")
@@ -61,8 +60,9 @@ def card(monkeypatch):
     spec.loader.exec_module(memory)
 
     def model(name, size):
+        """A Resident (what our loaders output) over a Placed module."""
         placed.append(Placed(name, size))
-        return placed[-1]
+        return memory.Resident(placed[-1])
 
     return memory, mm, ModelPatcher, model, budget
 
@@ -73,12 +73,12 @@ def test_encoders_leave_the_card_for_the_transformer_on_16_gib(card):
     transformer = model("transformer", int(7.0 * GiB))  # 3.5B, bf16
     vae = model("vae", int(0.33 * GiB))  # FLUX VAE, fp32
     with memory.on_compute_device(encoders):
-        assert encoders.where == "cuda"
-    assert encoders.where == "cuda"  # stays until ComfyUI needs the room
+        assert encoders.model.where == "cuda"
+    assert encoders.model.where == "cuda"  # stays until ComfyUI needs the room
     with memory.on_compute_device(transformer, extra_bytes=1 * GiB):
-        assert (encoders.where, transformer.where) == ("cpu", "cuda")
+        assert (encoders.model.where, transformer.model.where) == ("cpu", "cuda")
     with memory.on_compute_device(vae, extra_bytes=4 * GiB):
-        assert vae.where == "cuda"
+        assert vae.model.where == "cuda"
     # ComfyUI may keep an evicted model listed with nothing loaded (a partial unload).
     on_card = {m.model.model.newbie.name: m.model.loaded_size() for m in mm.current_loaded_models}
     assert on_card.get("encoders", 0) == 0 and on_card["transformer"] > 0 and on_card["vae"] > 0
@@ -92,12 +92,12 @@ def test_with_room_to_spare_everything_stays(card):
         pass
     with memory.on_compute_device(transformer):
         pass
-    assert (encoders.where, transformer.where) == ("cuda", "cuda")
+    assert (encoders.model.where, transformer.model.where) == ("cuda", "cuda")
 
 
 def test_comfyui_models_and_ours_evict_each_other(card):
     memory, mm, ModelPatcher, model, _ = card
-    core_module = model("core model", 10 * GiB)
+    core_module = model("core model", 10 * GiB).model
     core_model = torch.nn.Sequential(core_module)  # weights in a child, as core models have
     core = ModelPatcher(core_model, load_device=CARD, offload_device=torch.device("cpu"))
     transformer = model("transformer", 7 * GiB)
@@ -105,19 +105,27 @@ def test_comfyui_models_and_ours_evict_each_other(card):
     mm.load_models_gpu([core])
     assert core_module.where == "cuda"
     with memory.on_compute_device(transformer):
-        assert (core_module.where, transformer.where) == ("cpu", "cuda")
+        assert (core_module.where, transformer.model.where) == ("cpu", "cuda")
     mm.load_models_gpu([core])
-    assert (core_module.where, transformer.where) == ("cuda", "cpu")
+    assert (core_module.where, transformer.model.where) == ("cuda", "cpu")
 
 
-def test_one_patcher_per_model(card):
+def test_one_listing_per_model(card):
     memory, mm, _, model, _ = card
     transformer = model("transformer", 7 * GiB)
     for _ in range(3):
         with memory.on_compute_device(transformer):
             pass
-    assert memory.model_patcher(transformer) is memory.model_patcher(transformer)
-    assert len(mm.current_loaded_models) == 1
+    assert [m.model for m in mm.current_loaded_models] == [transformer.patcher]
+
+
+def test_a_cpu_resident_never_reaches_the_card(card):
+    """Text encoders with device `cpu`: ComfyUI's manager is not asked to move them."""
+    memory, mm, _, _, _ = card
+    encoders = memory.Resident(Placed("encoders", GiB), compute=False)
+    with memory.on_compute_device(encoders) as where:
+        assert where == torch.device("cpu") and encoders.model.where == "cpu"
+    assert mm.current_loaded_models == []
 
 
 def test_a_temporary_copy_is_released_even_on_failure(card):
@@ -125,10 +133,9 @@ def test_a_temporary_copy_is_released_even_on_failure(card):
     copy = model("fp32 copy", 14 * GiB)
     with pytest.raises(RuntimeError):
         with memory.on_compute_device(copy, temporary=True):
-            assert copy.where == "cuda"
+            assert copy.model.where == "cuda"
             raise RuntimeError("out of memory")
-    assert copy.where == "cpu" and mm.current_loaded_models == []
-    assert "_comfy_model_patcher" not in copy.__dict__
+    assert copy.model.where == "cpu" and mm.current_loaded_models == []
 
 
 def test_the_real_modules_accept_a_patcher(card, tmp_path):
@@ -151,20 +158,6 @@ def test_the_real_modules_accept_a_patcher(card, tmp_path):
         assert patcher.model_size() == sum(t.numel() * t.element_size()
                                            for t in loaded.state_dict().values())
         patcher.detach()
-
-
-def test_a_deep_copy_gets_its_own_patcher(card):
-    """The VAE's dtype copy is a deepcopy: it must not inherit the original's patcher."""
-    import copy
-
-    memory, _, _, model, _ = card
-    vae = model("vae", GiB)
-    original = memory.model_patcher(vae)
-    duplicate = copy.deepcopy(vae)
-    assert memory._patcher_of(duplicate) is None  # not a copy of the original's state
-    assert memory.model_patcher(duplicate) is not original
-    assert memory.model_patcher(duplicate).model.newbie is duplicate
-    assert memory.model_patcher(vae) is original
 
 
 def _partially_loaded(memory, ModelPatcher, model, device, share=3):

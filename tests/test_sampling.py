@@ -3,7 +3,6 @@ import math
 
 import pytest
 import torch
-from comfy_host import comfy_in_process
 from torch import nn
 
 from newbie.sampling import comfy_noise, grid_from_sigmas, partial_grid, sample, time_grid
@@ -115,8 +114,7 @@ def test_dtype_reaches_the_model():
     assert {d for _, _, d in model.calls} == {torch.float16}
 
 
-def test_noise_equals_comfyuis_for_the_same_seed():
-    comfy_in_process()
+def test_noise_equals_comfyuis_for_the_same_seed(comfy_lib):
     from comfy.sample import prepare_noise
 
     latent = torch.zeros(2, 16, 8, 12)

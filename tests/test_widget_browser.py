@@ -1,5 +1,6 @@
-"""The character-slot widget in a real headless Chromium against the real server,
-on the bundled front end (1.32.9) and on a current one."""
+"""The character-slot widget in a real headless Chromium against the real server, on
+the front end the host bundles (1.32.9 on 0.3.75, 1.49.6 on 0.33.0) and on a current
+one (1.58.1), with the Nodes 2.0 renderer off and on."""
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ SCREENSHOT = HERE.parent / "docs" / "widget.png"
 
 @pytest.fixture(scope="module", params=["bundled", "current"])
 def server(request, comfy, tmp_path_factory):
+    """The session server for the bundled front end, one of its own for the current."""
     if request.param == "bundled":
         yield comfy
         return
@@ -32,19 +34,22 @@ def server(request, comfy, tmp_path_factory):
         srv.stop()
 
 
-@pytest.fixture(scope="module")
-def report(server, tmp_path_factory):
+@pytest.fixture(scope="module", params=["classic", "nodes2"])
+def report(request, server, tmp_path_factory):
+    vue = "on" if request.param == "nodes2" else "off"
     shot = tmp_path_factory.mktemp("shot") / "widget.png"
     env = dict(os.environ, NODE_MODULES=str(HOST / "node" / "node_modules"))
-    out = subprocess.run(["node", str(HERE / "browser" / "widget_flow.mjs"), server.url, str(shot)],
-                         capture_output=True, text=True, timeout=600, env=env)
+    out = subprocess.run(["node", str(HERE / "browser" / "widget_flow.mjs"), server.url, str(shot),
+                          vue], capture_output=True, text=True, timeout=600, env=env)
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout.strip().splitlines()[-1])
     assert "failure" not in data, data["failure"] + "\n" + json.dumps(data["steps"], indent=1)
     # NEWBIE_UPDATE_SCREENSHOT=1 refreshes the README's picture (bundled front end).
-    if os.environ.get("NEWBIE_UPDATE_SCREENSHOT") and "--front-end-root" not in server.extra_args:
+    if (os.environ.get("NEWBIE_UPDATE_SCREENSHOT") and vue == "off"
+            and "--front-end-root" not in server.extra_args):
         SCREENSHOT.parent.mkdir(exist_ok=True)
         shutil.copy(shot, SCREENSHOT)
+    data["vue"] = vue
     return data
 
 
@@ -52,6 +57,14 @@ def test_extension_loads_cleanly_and_stays_on_loopback(report):
     assert report["steps"]["extensionLoaded"]
     assert report["pageErrors"] == []
     assert report["offLoopback"] == []
+
+
+def test_the_renderer_asked_for_is_the_one_running(report):
+    assert report["steps"]["vueNodes"] in ((report["vue"] == "on"), None)
+
+
+def test_the_raw_json_input_stays_hidden(report):
+    assert report["steps"]["visibleRawState"] == 0
 
 
 def test_slots_are_edited_reordered_and_keyboard_usable(report):
@@ -66,7 +79,7 @@ def test_save_and_api_prompt_carry_the_json(report):
     assert state["version"] == 1
     assert [c["n"] for c in state["characters"]] == ["bob", "alice"]
     assert state["characters"][1]["appearance"] == "long_hair, <red> & blue"
-    assert saved["properties"]["newbie_character_slots"] == saved["apiSlots"]
+    assert "newbie_character_slots" not in saved["properties"]  # one source of truth
     assert saved["apiSlots"] in saved["widgetsValues"]
 
 
@@ -74,7 +87,19 @@ def test_reload_gives_the_same_state(report):
     steps = report["steps"]
     assert steps["reloadedNames"] == ["bob", "alice"]
     assert steps["reloadedSlots"] == steps["saved"]["apiSlots"]
+    node = next(n for n in steps["reloadedGraph"]["nodes"] if n["type"] == "NewBieXMLPrompt")
+    assert node["widgets_values"] == steps["saved"]["widgetsValues"]
 
+
+def test_a_value_set_by_a_script_is_shown_saved_and_reloaded(report):
+    steps = report["steps"]
+    assert steps["scriptedShown"] == ["carol", "dave"]
+    assert steps["scriptedReloaded"] == ["carol", "dave"]
+
+
+def test_a_hand_edited_save_keeps_the_edit_over_an_old_copy(report):
+    assert report["steps"]["handEditedNames"] == ["erin"]
+    assert report["steps"]["handEditedProperty"] is None  # the old copy is dropped
 
 def test_queued_xml_matches_the_preview(report):
     steps = report["steps"]

@@ -1,14 +1,19 @@
 // Drives the real ComfyUI front end in Debian chromium through the slot editor and
 // prints one JSON object with what it saw. Run by tests/test_widget_browser.py:
-//   node widget_flow.mjs <server url> <screenshot path>
+//   node widget_flow.mjs <server url> <screenshot path> <vue: on|off>
 import { createRequire } from "node:module";
 
 // playwright-core lives in the test host's cache (NODE_MODULES), not in the checkout.
 const require = createRequire(`${process.env.NODE_MODULES}/`);
 const { chromium } = require("playwright-core");
 
-const [url, screenshot] = process.argv.slice(2);
+const [url, screenshot, vue = "off"] = process.argv.slice(2);
 const report = { pageErrors: [], offLoopback: [], steps: {} };
+
+// The Nodes 2.0 renderer is a user setting; set it on the server before the page loads.
+const setting = await fetch(`${url}/settings/Comfy.VueNodes.Enabled`,
+  { method: "POST", body: JSON.stringify(vue === "on") });
+if (!setting.ok) throw new Error(`setting Comfy.VueNodes.Enabled: HTTP ${setting.status}`);
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
@@ -16,7 +21,8 @@ const browser = await chromium.launch({
     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
 });
 try {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  // Tall: under the Nodes 2.0 renderer the node grows with its slots and a click needs it in view.
+  const page = await browser.newPage({ viewport: { width: 1400, height: 2400 } });
   page.on("pageerror", (err) => report.pageErrors.push(String(err)));
   await page.route("**/*", (route) => {
     const target = new URL(route.request().url());
@@ -31,6 +37,9 @@ try {
   await page.waitForFunction(() => window.app?.graph && window.LiteGraph &&
     window.app.extensions?.some((e) => e.name === "NewBie.CharacterSlots"), null, { timeout: 60000 });
   report.steps.extensionLoaded = true;
+  report.steps.frontendVersion = await page.evaluate(() => window.__COMFYUI_FRONTEND_VERSION__ ?? null);
+  report.steps.vueNodes = await page.evaluate(
+    () => window.app.extensionManager?.setting?.get?.("Comfy.VueNodes.Enabled") ?? null);
 
   // A clean canvas with our node in view.
   await page.evaluate(() => {
@@ -72,15 +81,31 @@ try {
   await page.waitForFunction(() => document.querySelector(".newbie-preview")?.textContent.includes("<character_2>"));
   report.steps.preview = await editor.locator(".newbie-preview").textContent();
 
+  // The raw JSON input stays hidden: no visible text box on the page holds the state.
+  report.steps.visibleRawState = await page.evaluate(() => {
+    const node = window.app.graph.nodes.find((n) => n.type === "NewBieXMLPrompt");
+    const state = node.widgets.find((w) => w.name === "character_slots").value;
+    return [...document.querySelectorAll("textarea, input")]
+      .filter((e) => e.offsetParent !== null && e.value === state).length;
+  });
+
   // What saving and queueing carry.
   const saved = await page.evaluate(async () => {
     const { app } = window;
     const graph = app.graph.serialize();
     const node = graph.nodes.find((n) => n.type === "NewBieXMLPrompt");
     const prompt = await app.graphToPrompt();
-    return { graph, widgetsValues: node.widgets_values, properties: node.properties,
+    return { graph, widgetsValues: node.widgets_values, properties: node.properties ?? {},
       apiSlots: prompt.output[String(node.id)].inputs.character_slots };
   });
+  const stateValue = () => page.evaluate(() => window.app.graph.nodes
+    .find((n) => n.type === "NewBieXMLPrompt").widgets.find((w) => w.name === "character_slots").value);
+  const names = () => page.locator('.newbie-slots input[data-field="n"]')
+    .evaluateAll((els) => els.map((e) => e.value));
+  const load = async (graph) => {
+    await page.evaluate(async (g) => { await window.app.loadGraphData(g); }, graph);
+    await editor.first().waitFor({ state: "visible" });
+  };
   report.steps.saved = { widgetsValues: saved.widgetsValues, properties: saved.properties,
     apiSlots: saved.apiSlots };
   const box = await page.evaluate(() => {
@@ -94,11 +119,10 @@ try {
   await page.screenshot({ path: screenshot, clip: box });
 
   // Reload the saved workflow: the editor comes back with the same state.
-  await page.evaluate(async (graph) => { await window.app.loadGraphData(graph); }, saved.graph);
-  await editor.first().waitFor({ state: "visible" });
-  report.steps.reloadedNames = await page.locator('.newbie-slots input[data-field="n"]').evaluateAll((els) => els.map((e) => e.value));
-  report.steps.reloadedSlots = await page.evaluate(() => window.app.graph.serialize().nodes
-    .find((n) => n.type === "NewBieXMLPrompt").properties.newbie_character_slots);
+  await load(saved.graph);
+  report.steps.reloadedNames = await names();
+  report.steps.reloadedSlots = await stateValue();
+  report.steps.reloadedGraph = await page.evaluate(() => window.app.graph.serialize());
 
   // Queue it from the page (with a text preview node) and read the XML it built.
   report.steps.executedXml = await page.evaluate(async () => {
@@ -116,29 +140,57 @@ try {
     return await Promise.race([done, new Promise((r) => setTimeout(() => r("timeout"), 60000))]);
   });
 
+  // The value set by another route than the editor (a script or extension) is what
+  // the editor shows, what is saved and what comes back on reload.
+  const scripted = JSON.stringify({ version: 1, characters: [{ n: "carol", gender: "1girl" },
+    { n: "dave", gender: "1boy" }] });
+  await page.evaluate((text) => {
+    window.app.graph.nodes.find((n) => n.type === "NewBieXMLPrompt").widgets
+      .find((w) => w.name === "character_slots").value = text;
+  }, scripted);
+  report.steps.scriptedShown = await names();
+  const scriptedSave = await page.evaluate(() => window.app.graph.serialize());
+  await load(saved.graph);
+  await load(scriptedSave);
+  report.steps.scriptedReloaded = await names();
+
+  // A saved file edited by hand: its widget value changed, an old save's property copy
+  // did not. The edit wins.
+  const handEdited = structuredClone(saved.graph);
+  const handNode = handEdited.nodes.find((n) => n.type === "NewBieXMLPrompt");
+  handNode.properties = { ...(handNode.properties ?? {}), newbie_character_slots: saved.apiSlots };
+  const handIndex = handNode.widgets_values.indexOf(saved.apiSlots);
+  handNode.widgets_values[handIndex] = JSON.stringify({ version: 1, characters: [{ n: "erin" }] });
+  await load(handEdited);
+  report.steps.handEditedNames = await names();
+  report.steps.handEditedProperty = await page.evaluate(() => window.app.graph.serialize().nodes
+    .find((n) => n.type === "NewBieXMLPrompt").properties?.newbie_character_slots ?? null);
+
   // Older and shifted saves: a version-0 list in the widget, and a save whose widget
   // positions moved but whose properties hold the state by name.
   const legacy = structuredClone(saved.graph);
   const legacyNode = legacy.nodes.find((n) => n.type === "NewBieXMLPrompt");
-  delete legacyNode.properties.newbie_character_slots;
   const slotIndex = legacyNode.widgets_values.indexOf(saved.apiSlots);
   legacyNode.widgets_values[slotIndex] = JSON.stringify([{ n: "old_zoe" }]);
   report.steps.slotIndex = slotIndex;
-  await page.evaluate(async (graph) => { await window.app.loadGraphData(graph); }, legacy);
-  report.steps.migratedNames = await page.locator('.newbie-slots input[data-field="n"]').evaluateAll((els) => els.map((e) => e.value));
+  await load(legacy);
+  report.steps.migratedNames = await names();
 
+  // An old save whose widget values shifted by one (the state's place holds its
+  // neighbour's value): its property copy fills in.
   const shifted = structuredClone(saved.graph);
   const shiftedNode = shifted.nodes.find((n) => n.type === "NewBieXMLPrompt");
-  shiftedNode.widgets_values = shiftedNode.widgets_values.slice(0, 5);
-  await page.evaluate(async (graph) => { await window.app.loadGraphData(graph); }, shifted);
-  report.steps.shiftedNames = await page.locator('.newbie-slots input[data-field="n"]').evaluateAll((els) => els.map((e) => e.value));
+  shiftedNode.properties = { ...(shiftedNode.properties ?? {}), newbie_character_slots: saved.apiSlots };
+  shiftedNode.widgets_values = ["extra", ...shiftedNode.widgets_values].slice(0, slotIndex + 1);
+  await load(shifted);
+  report.steps.shiftedNames = await names();
 
   // Hand-edited malformed JSON: the workflow still loads, the editor shows why and
   // keeps the text, queueing returns a node error.
   const broken = structuredClone(saved.graph);
   const brokenNode = broken.nodes.find((n) => n.type === "NewBieXMLPrompt");
   const badText = '{"version": 1, "characters": [{"n": "half';
-  brokenNode.properties.newbie_character_slots = badText;
+  brokenNode.widgets_values[slotIndex] = badText;
   await page.evaluate(async (graph) => { await window.app.loadGraphData(graph); }, broken);
   report.steps.brokenMessage = await page.locator(".newbie-slots .newbie-error").first().textContent();
   report.steps.brokenKept = await page.locator('.newbie-slots textarea[data-role="raw"]').inputValue();

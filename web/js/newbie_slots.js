@@ -3,14 +3,18 @@
 // The state lives in the node's `character_slots` STRING input as versioned JSON
 // ({"version": 1, "characters": [...]}); Python builds the XML from it, so API
 // prompts and installs without this file work the same. The editor hides the raw
-// text widget, edits the JSON through a form, mirrors it into node.properties
-// (saved by name, not by widget position) and previews the XML the server builds.
+// text widget (on the classic canvas and the Nodes 2.0 renderer), edits the JSON
+// through a form and previews the XML the server builds. The widget's value is the
+// one source of truth: whatever sets it (the editor, a script, a hand-edited
+// workflow file) is what the editor shows, what is saved and what runs.
 import { app } from "../../../scripts/app.js";
 import { api } from "../../../scripts/api.js";
 
 const NODE = "NewBieXMLPrompt";
 const STATE_WIDGET = "character_slots";
-const PROPERTY = "newbie_character_slots";
+// Saves before 0.2 also kept a copy here; read only when the widget's saved value is
+// not slot JSON at all (widget positions shifted), then dropped.
+const LEGACY_PROPERTY = "newbie_character_slots";
 const VERSION = 1;
 const FIELDS = [
   ["n", "name", "hatsune_miku or $character_1$"],
@@ -47,6 +51,12 @@ const CSS = `
 `;
 
 // -- state ------------------------------------------------------------------------
+// Whether a saved widget value can be slot state (or a hand-broken version of it), as
+// opposed to another widget's value that landed here when widget positions shifted.
+export function looksLikeSlots(value) {
+  return typeof value === "string" && (value.trim() === "" || /^\s*[[{]/.test(value));
+}
+
 export function parseSlots(text) {
   if (!text || !text.trim()) return { state: { version: VERSION, characters: [] } };
   let data;
@@ -94,10 +104,19 @@ class SlotEditor {
   commit() {
     const text = JSON.stringify(this.state);
     this.text = text;
-    this.stateWidget.value = text;
-    this.node.properties[PROPERTY] = text;
+    this.writing = true;
+    try {
+      this.stateWidget.value = text;
+    } finally {
+      this.writing = false;
+    }
     this.node.setDirtyCanvas?.(true, true);
     this.renderPreview();
+  }
+
+  // The widget's value changed by another route (a script, another extension).
+  external(text) {
+    if (!this.writing && text !== this.text) this.load(text ?? "");
   }
 
   edit(change) {
@@ -159,7 +178,6 @@ class SlotEditor {
     const apply = el("button", { textContent: "Apply", type: "button" });
     apply.onclick = () => {
       this.stateWidget.value = area.value;
-      this.node.properties[PROPERTY] = area.value;
       this.load(area.value);
     };
     this.root.append(el("div", { className: "newbie-error", textContent: this.error }), area, apply);
@@ -188,8 +206,33 @@ class SlotEditor {
 function hideWidget(widget) {
   widget.type = "hidden";
   widget.hidden = true;
+  // The Nodes 2.0 renderer hides a widget only by this option.
+  widget.options = { ...(widget.options ?? {}), hidden: true };
   widget.computeSize = () => [0, -4];
   if (widget.element) widget.element.style.display = "none";
+}
+
+// Report every later assignment of the widget's value. Newer front ends give the
+// widget a `value` accessor that calls `widget.callback` (and may redefine it when the
+// node joins a graph); older ones keep a plain value, which is wrapped here, once.
+const WATCHED = Symbol("newbie-watched");
+function watchValue(widget, onChange) {
+  if (Object.getOwnPropertyDescriptor(widget, "value")?.set?.[WATCHED]) return;
+  let owner = widget;
+  let desc;
+  while (owner && !(desc = Object.getOwnPropertyDescriptor(owner, "value"))) {
+    owner = Object.getPrototypeOf(owner);
+  }
+  if (desc && !desc.configurable && owner === widget) return;
+  let plain = widget.value;
+  const get = desc?.get ? function () { return desc.get.call(this); } : () => plain;
+  const set = desc?.set ? function (v) { desc.set.call(this, v); } : (v) => { plain = v; };
+  const watched = function (v) {
+    set.call(this, v);
+    onChange(v);
+  };
+  watched[WATCHED] = true;
+  Object.defineProperty(widget, "value", { configurable: true, enumerable: true, get, set: watched });
 }
 
 app.registerExtension({
@@ -205,9 +248,16 @@ app.registerExtension({
       const stateWidget = this.widgets?.find((w) => w.name === STATE_WIDGET);
       if (!stateWidget) return result;
       hideWidget(stateWidget);
-      this.properties ??= {};
       const editor = new SlotEditor(this, stateWidget);
       this.newbieSlots = editor;
+      const callback = stateWidget.callback;
+      stateWidget.callback = function () {
+        const out = callback?.apply(this, arguments);
+        editor.external(stateWidget.value);
+        return out;
+      };
+      this.newbieWatch = () => watchValue(stateWidget, (v) => editor.external(v));
+      this.newbieWatch();
       this.addDOMWidget("character_slots_editor", "newbie_slots", editor.root, {
         serialize: false,
         getMinHeight: () => 320,
@@ -217,14 +267,26 @@ app.registerExtension({
       this.setSize([Math.max(size[0], 440), Math.max(size[1], 760)]);
       return result;
     };
+    const added = nodeType.prototype.onAdded;
+    nodeType.prototype.onAdded = function () {
+      const result = added?.apply(this, arguments);
+      this.newbieWatch?.();
+      return result;
+    };
     const configure = nodeType.prototype.onConfigure;
     nodeType.prototype.onConfigure = function (info) {
       const result = configure?.apply(this, arguments);
       const stateWidget = this.widgets?.find((w) => w.name === STATE_WIDGET);
-      // The state is kept by name in properties; widget positions may have shifted.
-      const saved = info?.properties?.[PROPERTY];
-      if (stateWidget && typeof saved === "string") stateWidget.value = saved;
-      if (stateWidget) this.newbieSlots?.load(stateWidget.value ?? "");
+      const legacy = this.properties?.[LEGACY_PROPERTY];
+      if (this.properties) delete this.properties[LEGACY_PROPERTY];
+      if (!stateWidget) return result;
+      this.newbieWatch?.();
+      // The saved widget value wins; an old save's copy only fills in for a value
+      // that cannot be slot state (a neighbour's, after widget positions shifted).
+      if (typeof legacy === "string" && !looksLikeSlots(stateWidget.value)) {
+        stateWidget.value = legacy;
+      }
+      this.newbieSlots?.load(stateWidget.value ?? "");
       return result;
     };
   },
