@@ -241,3 +241,20 @@ def test_encoders_and_vae_are_loaded_whole(card, tmp_path):
     memory = card[0]
     assert not memory.streams_every_weight(
         load_vae(write_bfl_vae(tmp_path / "ae.safetensors", diffusers_vae())))
+
+
+def test_our_patcher_stays_the_plain_one_under_dynamic_vram(card, monkeypatch):
+    """With dynamic VRAM on (a CUDA card with comfy-aimdo), 0.33's main.py makes
+    `CoreModelPatcher` the dynamic patcher for core loaders. Ours keep ComfyUI's plain
+    ModelPatcher: the dynamic one needs comfy.ops layers that read aimdo's VBAR, which
+    the pack's layers do not (docs/comfyui-hosts.md)."""
+    import comfy.model_patcher as mp
+
+    memory, mm, _, model, _ = card
+    if not hasattr(mp, "ModelPatcherDynamic"):
+        pytest.skip("this ComfyUI has no dynamic VRAM")
+    monkeypatch.setattr(mp, "CoreModelPatcher", mp.ModelPatcherDynamic)
+    transformer = model("transformer", 7 * GiB)
+    assert type(transformer.patcher) is mp.ModelPatcher and not transformer.patcher.is_dynamic()
+    with memory.on_compute_device(transformer):
+        assert transformer.model.where == "cuda"
