@@ -10,7 +10,6 @@ qkv). `apply_lora` returns a clone: the model passed in stays exactly as it was.
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
@@ -20,7 +19,7 @@ import torch
 from torch import nn
 
 from .loading.errors import CheckpointError
-from .loading.files import Checkpoint
+from .loading.files import Checkpoint, read_json
 from .loading.transformer import official_name
 from .models.lora_layers import LoraDelta, LoraLinear
 from .models.transformer import NewBieTransformer, clone
@@ -39,7 +38,10 @@ def _files(path: Path) -> tuple[Path, dict]:
     """The adapter's safetensors file and its PEFT config (may be empty)."""
     file = path / ADAPTER_FILE if path.is_dir() else path
     config_path = file.parent / CONFIG_FILE
-    config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+    config = read_json(config_path, "adapter config") if config_path.exists() else {}
+    if not isinstance(config, dict):
+        raise CheckpointError(config_path, "an adapter config must be a JSON object; this one is "
+                                           f"a {type(config).__name__}.")
     return file, config
 
 
@@ -125,11 +127,28 @@ def _pairs(ckpt: Checkpoint) -> tuple[dict[str, dict], str]:
     return pairs, layout or "no LoRA keys"
 
 
-def _peft_scale(config: dict, metadata: dict, rank: int) -> float:
+def _peft_scale(config: dict, metadata: dict, rank: int, where: Path) -> float:
     alpha = config.get("lora_alpha", metadata.get("lora_alpha"))
     rslora = config.get("use_rslora", str(metadata.get("use_rslora", "")).lower() == "true")
-    alpha = float(alpha) if alpha is not None else float(rank)
+    if alpha is None:
+        alpha = rank
+    try:
+        if isinstance(alpha, bool):
+            raise ValueError
+        alpha = float(alpha)
+    except (TypeError, ValueError):
+        raise CheckpointError(where, f"lora_alpha must be a number; got {alpha!r}.") from None
+    if not math.isfinite(alpha):
+        raise CheckpointError(where, f"lora_alpha must be finite; got {alpha!r}.")
     return alpha / (math.sqrt(rank) if rslora else rank)
+
+
+def _finite(ckpt: Checkpoint, key: str, tensor: torch.Tensor, layout: str) -> torch.Tensor:
+    if not torch.isfinite(tensor).all():
+        raise CheckpointError(ckpt.path, f"{key} holds NaN or infinite values; the file is "
+                                         "damaged or was saved from a diverged training run.",
+                              layout=layout)
+    return tensor
 
 
 def read_lora(model: NewBieTransformer, path, strength: float = 1.0) -> dict[str, LoraDelta]:
@@ -152,9 +171,16 @@ def read_lora(model: NewBieTransformer, path, strength: float = 1.0) -> dict[str
         if target is None or "down" not in parts or "up" not in parts:
             unmapped.append(raw)
             continue
-        down = ckpt.tensor(parts["down"], torch.float32)
-        up = ckpt.tensor(parts["up"], torch.float32)
+        down = _finite(ckpt, parts["down"], ckpt.tensor(parts["down"], torch.float32), layout)
+        up = _finite(ckpt, parts["up"], ckpt.tensor(parts["up"], torch.float32), layout)
+        if down.dim() != 2 or up.dim() != 2:
+            raise CheckpointError(ckpt.path, f"{raw}: LoRA down and up must be matrices; got "
+                                             f"shapes {list(down.shape)} and {list(up.shape)}.",
+                                  layout=layout)
         rank = down.shape[0]
+        if rank == 0:
+            raise CheckpointError(ckpt.path, f"{raw}: the LoRA has rank 0 (no adapter rows).",
+                                  layout=layout)
         base = weights[target + ".weight"]
         if up.shape[1] != rank or down.shape[1] != base.shape[1] or (
                 not qkv and up.shape[0] != base.shape[0]):
@@ -162,9 +188,14 @@ def read_lora(model: NewBieTransformer, path, strength: float = 1.0) -> dict[str
                                              f"{list(up.shape)} do not fit {target} "
                                              f"{list(base.shape)}.", layout=layout)
         if "alpha" in parts:
-            scale = float(ckpt.tensor(parts["alpha"], torch.float32)) / rank
+            alpha = _finite(ckpt, parts["alpha"], ckpt.tensor(parts["alpha"], torch.float32),
+                            layout)
+            if alpha.numel() != 1:
+                raise CheckpointError(ckpt.path, f"{parts['alpha']}: alpha must be one number; "
+                                                 f"got shape {list(alpha.shape)}.", layout=layout)
+            scale = float(alpha) / rank
         elif layout == "PEFT adapter":
-            scale = _peft_scale(config, metadata, rank)
+            scale = _peft_scale(config, metadata, rank, file.parent / CONFIG_FILE)
         else:
             scale = 1.0
         if qkv:

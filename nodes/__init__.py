@@ -12,6 +12,9 @@ from .sampler_nodes import SAMPLER_NODES
 
 
 from .routes import register_routes
+from .errors import show_errors_by_name
+
+show_errors_by_name()
 
 __all__ = ["NewBieExtension", "register_routes"]
 

@@ -30,6 +30,18 @@ def text_input(id: str, tooltip: str, multiline: bool = False, display_name: str
                            default=default, dynamic_prompts=False, optional=optional)
 
 
+def non_finite_cause(resident) -> str:
+    """Why a model's output is NaN/Inf, and only the advice that would help."""
+    damaged = resident.damaged_weights()
+    if damaged:
+        return damaged
+    dtype = next(resident.model.parameters()).dtype
+    if dtype == torch.float16:
+        return "its weights are finite and float16 overflowed: load it in bfloat16 or float32"
+    return (f"its weights are finite and it runs in {str(dtype).replace('torch.', '')}; the "
+            "input holds extreme values")
+
+
 def out_of_memory(what: str, lower: str):
     """Free what can be freed, then say what to lower. Still an OutOfMemoryError, so
     ComfyUI's executor also unloads every model after it, as for core nodes."""

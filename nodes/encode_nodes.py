@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import logging
 
+import torch
+
 from comfy_api.latest import io
 
 from ..newbie.models.text_encoders import DEFAULT_SYSTEM_PROMPT, GEMMA_MAX_TOKENS
 from ..newbie.prompt import PromptError, parse_xml
-from .common import CATEGORY, NewBieTextEncoders, text_input
+from .input_checks import checked_inputs
+from .common import CATEGORY, NewBieTextEncoders, non_finite_cause, text_input
 from .memory import on_compute_device
 
 log = logging.getLogger(__name__)
@@ -15,12 +18,19 @@ XML_CHECKS = ("auto", "off")
 
 
 def check_prompt(text: str, mode: str, which: str) -> None:
-    """With `auto`, text that starts like XML must parse (securely: no DTD, no entities)."""
+    """Text the tokenizers can take (no lone surrogates), and with `auto`, text that
+    starts like XML must parse (securely: no DTD, no entities)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise ValueError(f"NewBie Text Encode: '{which}' holds an invalid character "
+                         f"(U+{ord(text[err.start]):04X}, a lone surrogate) at position "
+                         f"{err.start}; remove it.") from None
     if mode == "auto" and text.lstrip().startswith("<"):
         try:
             parse_xml(text)
         except PromptError as err:
-            raise ValueError(f"NewBie: the {which} prompt looks like XML but is not valid: "
+            raise ValueError(f"NewBie Text Encode: '{which}' looks like XML but is not valid: "
                              f"{err}. Fix it, or set xml_check to off to encode it as "
                              "plain text.") from None
 
@@ -69,22 +79,15 @@ class NewBieTextEncode(io.ComfyNode):
                      io.Conditioning.Output(display_name="negative")],
         )
 
+    # The XML check runs with the node, not in validate_inputs: ComfyUI skips its own
+    # checks of the inputs a validator names, and repeats its one message per input.
     @classmethod
-    def validate_inputs(cls, text: str | None = None, negative: str | None = None,
-                        xml_check: str = "auto"):
-        try:  # linked texts arrive as None and are checked at run time
-            for which, value in (("positive", text), ("negative", negative)):
-                if isinstance(value, str):
-                    check_prompt(value, xml_check, which)
-        except ValueError as err:
-            return str(err)
-        return True
-
-    @classmethod
+    @checked_inputs
     def execute(cls, text_encoders, text: str, negative: str, system_prompt: str,
                 max_tokens: int, xml_check: str = "auto") -> io.NodeOutput:
-        check_prompt(text, xml_check, "positive")
+        check_prompt(text, xml_check, "text")
         check_prompt(negative, xml_check, "negative")
+        check_prompt(system_prompt, "off", "system_prompt")
         if not text.strip():
             log.warning("NewBie Text Encode: the prompt is empty; the image will follow the "
                         "system prompt and the model's prior only")
@@ -94,6 +97,10 @@ class NewBieTextEncode(io.ComfyNode):
                                             gemma_max_tokens=max_tokens)
             negative = text_encoders.model.encode([negative], system_prompt=None,
                                             gemma_max_tokens=max_tokens)
+        outputs = [t for t in (*positive, *negative) if t.is_floating_point()]
+        if not all(torch.isfinite(t).all() for t in outputs):
+            raise FloatingPointError("NewBie Text Encode: the encoders' output holds NaN or "
+                                     f"infinite values; {non_finite_cause(text_encoders)}")
         return io.NodeOutput(to_conditioning(*positive), to_conditioning(*negative))
 
 

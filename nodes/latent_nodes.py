@@ -8,7 +8,8 @@ import torch
 from comfy_api.latest import io
 
 from ..newbie.sizes import SIZE_MULTIPLE, aspect_buckets, check_size
-from .common import CATEGORY, NewBieVAE, out_of_memory
+from .input_checks import check_inputs, checked_inputs
+from .common import CATEGORY, NewBieVAE, non_finite_cause, out_of_memory
 from .memory import Resident, on_compute_device, unload
 
 log = logging.getLogger(__name__)
@@ -48,21 +49,12 @@ class NewBieEmptyLatent(io.ComfyNode):
             outputs=[io.Latent.Output(display_name="LATENT")],
         )
 
-    @classmethod
-    def validate_inputs(cls, resolution: str = DEFAULT_BUCKET, width: int | None = None,
-                        height: int | None = None):
-        # Linked (not yet known) values arrive as None and are checked at run time.
-        if resolution == CUSTOM and width is not None and height is not None:
-            try:
-                check_size(width, height)
-            except ValueError as err:
-                return str(err)
-        elif resolution not in BUCKETS:
-            return f"unknown resolution {resolution!r}; pick a listed bucket or 'custom'"
-        return True
-
+    # No validate_inputs: ComfyUI would then skip its own checks of the inputs it names.
     @classmethod
     def execute(cls, resolution: str, width: int, height: int, batch_size: int) -> io.NodeOutput:
+        # width and height matter only for a custom size: an odd unused value is no error.
+        used = {"width": width, "height": height} if resolution == CUSTOM else {}
+        check_inputs(cls, {"resolution": resolution, "batch_size": batch_size, **used})
         if resolution != CUSTOM:
             width, height = BUCKETS[resolution]
         check_size(width, height)
@@ -85,7 +77,7 @@ def _vae_in(vae: Resident, dtype: str) -> Resident:
     if vae.model.dtype == target:
         return vae
     unload(vae)  # copy from the offloaded weights, so only the copy goes to the card
-    return Resident(copy.deepcopy(vae.model).to(target))
+    return Resident(copy.deepcopy(vae.model).to(target), sources=vae.sources)
 
 
 class NewBieVAEDecode(io.ComfyNode):
@@ -110,11 +102,15 @@ class NewBieVAEDecode(io.ComfyNode):
         )
 
     @classmethod
+    @checked_inputs
     def execute(cls, vae, samples, dtype: str, tile_size: int) -> io.NodeOutput:
         latent = samples["samples"]
         if latent.dim() != 4 or latent.shape[1] != 16:
             raise ValueError(f"samples have shape {list(latent.shape)}; expected a 16-channel "
                              "FLUX latent")
+        if not torch.isfinite(latent).all():
+            raise ValueError("NewBie VAE Decode: 'samples' holds NaN or infinite values; check "
+                             "the node that made it")
         try:
             target = _vae_in(vae, dtype)
             reserve = vae_activation_bytes(latent.shape[0], latent.shape[-2] * 8,
@@ -124,6 +120,9 @@ class NewBieVAEDecode(io.ComfyNode):
         except torch.OutOfMemoryError:
             raise out_of_memory("decoding", "the tile size (try 1024, then 512), the "
                                 "resolution or the batch size") from None
+        if not torch.isfinite(image).all():
+            raise FloatingPointError("NewBie VAE Decode: the decoded image holds NaN or infinite "
+                                     f"values; {non_finite_cause(target)}")
         return io.NodeOutput(image.cpu())
 
 
@@ -142,6 +141,7 @@ class NewBieVAEEncode(io.ComfyNode):
         )
 
     @classmethod
+    @checked_inputs
     def execute(cls, vae, pixels, dtype: str) -> io.NodeOutput:
         h, w = pixels.shape[1] // SIZE_MULTIPLE * SIZE_MULTIPLE, \
             pixels.shape[2] // SIZE_MULTIPLE * SIZE_MULTIPLE
@@ -157,6 +157,11 @@ class NewBieVAEEncode(io.ComfyNode):
         reserve = vae_activation_bytes(pixels.shape[0], h, w, target.model.dtype)
         with on_compute_device(target, reserve, temporary=target is not vae):
             latent = target.model.encode(pixels)
+        if not torch.isfinite(latent).all():
+            cause = ("'pixels' holds NaN or infinite values" if not torch.isfinite(pixels).all()
+                     else non_finite_cause(target))
+            raise FloatingPointError(f"NewBie VAE Encode: the latent holds NaN or infinite "
+                                     f"values; {cause}")
         return io.NodeOutput({"samples": latent.cpu()})
 
 

@@ -6,20 +6,17 @@ from comfy_api.latest import io
 
 from ..newbie.loading import load_text_encoders, load_transformer, load_vae, resolve_dtype
 from ..newbie.models.attention import ATTENTION_BACKENDS
+from .input_checks import checked_inputs
 from .common import (CATEGORY, NewBieModel, NewBieTextEncoders, NewBieVAE, dtype_input,
                      out_of_memory)
 from .memory import Resident
-from .model_files import list_models, resolve_model
+from .model_files import model_combo, resolve_model
 
 
 def _compute_device():
     import comfy.model_management as mm
 
     return mm.get_torch_device()
-
-
-def _model_combo(id: str, kind: str, tooltip: str) -> io.Combo.Input:
-    return io.Combo.Input(id, options=list_models(kind), tooltip=tooltip)
 
 
 class NewBieModelLoader(io.ComfyNode):
@@ -33,7 +30,7 @@ class NewBieModelLoader(io.ComfyNode):
                         "the official HF folder, its transformer file, ComfyUI's single file, or "
                         "the diffusers-port layout.",
             inputs=[
-                _model_combo("model", "diffusion_models",
+                model_combo("model", "diffusion_models",
                              "A .safetensors file or a folder (ending in /) in "
                              "models/diffusion_models."),
                 dtype_input(),
@@ -45,11 +42,13 @@ class NewBieModelLoader(io.ComfyNode):
         )
 
     @classmethod
+    @checked_inputs
     def execute(cls, model: str, dtype: str, attention: str) -> io.NodeOutput:
         target = resolve_dtype(dtype, _compute_device(), "transformer")
         # Weights stay memory-mapped on the CPU until the sampler needs them.
-        return io.NodeOutput(Resident(load_transformer(resolve_model("diffusion_models", model),
-                                                       dtype=target, attention=attention)))
+        path = resolve_model("diffusion_models", model)
+        return io.NodeOutput(Resident(load_transformer(path, dtype=target, attention=attention),
+                                      sources={"": path}))
 
 
 class NewBieTextEncoderLoader(io.ComfyNode):
@@ -62,10 +61,10 @@ class NewBieTextEncoderLoader(io.ComfyNode):
             description="Loads Gemma 3 4B (text tower only) and the Jina CLIP v2 text tower from "
                         "models/text_encoders: ComfyUI's single files or HF folders.",
             inputs=[
-                _model_combo("gemma", "text_encoders",
+                model_combo("gemma", "text_encoders",
                              "gemma_3_4b_it_bf16.safetensors, or a gemma-3-4b-it / NewBie "
                              "folder."),
-                _model_combo("jina", "text_encoders",
+                model_combo("jina", "text_encoders",
                              "jina_clip_v2_bf16.safetensors, or a jina-clip-v2 / NewBie folder."),
                 dtype_input(),
                 io.Combo.Input("device", options=["default", "cpu"], default="default",
@@ -76,17 +75,19 @@ class NewBieTextEncoderLoader(io.ComfyNode):
         )
 
     @classmethod
+    @checked_inputs
     def execute(cls, gemma: str, jina: str, dtype: str, device: str) -> io.NodeOutput:
         run_on = "cpu" if device == "cpu" else _compute_device()
         target = resolve_dtype(dtype, run_on, "text_encoder")
         try:
             # Loaded on the CPU (memory-mapped); NewBie Text Encode moves them for encoding.
-            encoders = load_text_encoders(resolve_model("text_encoders", gemma),
-                                          resolve_model("text_encoders", jina), dtype=target)
+            paths = {"gemma": resolve_model("text_encoders", gemma),
+                     "jina": resolve_model("text_encoders", jina)}
+            encoders = load_text_encoders(paths["gemma"], paths["jina"], dtype=target)
         except torch.OutOfMemoryError:
             raise out_of_memory("loading the text encoders",
                                 "the dtype (bfloat16) or set device to cpu") from None
-        return io.NodeOutput(Resident(encoders, compute=device != "cpu"))
+        return io.NodeOutput(Resident(encoders, compute=device != "cpu", sources=paths))
 
 
 class NewBieVAELoader(io.ComfyNode):
@@ -98,15 +99,17 @@ class NewBieVAELoader(io.ComfyNode):
             category=CATEGORY,
             description="Loads the FLUX.1 VAE (ae.safetensors or a diffusers vae/ folder) from "
                         "models/vae.",
-            inputs=[_model_combo("vae", "vae", "ae.safetensors or a folder with vae/."),
+            inputs=[model_combo("vae", "vae", "ae.safetensors or a folder with vae/."),
                     dtype_input(default="float32")],
             outputs=[NewBieVAE.Output(display_name="vae")],
         )
 
     @classmethod
+    @checked_inputs
     def execute(cls, vae: str, dtype: str) -> io.NodeOutput:
         target = resolve_dtype(dtype, _compute_device(), "vae")
-        return io.NodeOutput(Resident(load_vae(resolve_model("vae", vae), dtype=target)))
+        path = resolve_model("vae", vae)
+        return io.NodeOutput(Resident(load_vae(path, dtype=target), sources={"": path}))
 
 
 LOADER_NODES = [NewBieModelLoader, NewBieTextEncoderLoader, NewBieVAELoader]

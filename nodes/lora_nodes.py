@@ -4,9 +4,10 @@ from __future__ import annotations
 from comfy_api.latest import io
 
 from ..newbie.lora import apply_lora
+from .input_checks import checked_inputs
 from .common import CATEGORY, NewBieModel
 from .memory import Resident, unload
-from .model_files import list_models, resolve_model
+from .model_files import model_combo, resolve_model
 
 
 class NewBieLoraLoader(io.ComfyNode):
@@ -22,8 +23,8 @@ class NewBieLoraLoader(io.ComfyNode):
                         "so removing this node gives the base output back.",
             inputs=[
                 NewBieModel.Input("model"),
-                io.Combo.Input("lora_name", options=list_models("loras"),
-                               tooltip="A .safetensors LoRA or a PEFT adapter folder (ending /)."),
+                model_combo("lora_name", "loras",
+                            "A .safetensors LoRA or a PEFT adapter folder (ending /)."),
                 io.Float.Input("strength", default=1.0, min=-10.0, max=10.0, step=0.05,
                                tooltip="Multiplies the LoRA's effect; negative values invert it."),
             ],
@@ -31,12 +32,13 @@ class NewBieLoraLoader(io.ComfyNode):
         )
 
     @classmethod
+    @checked_inputs
     def execute(cls, model, lora_name: str, strength: float) -> io.NodeOutput:
         if strength == 0.0:
             return io.NodeOutput(model)
         unload(model)  # the clone shares the base's tensors: build it off the card
-        return io.NodeOutput(Resident(apply_lora(model.model, resolve_model("loras", lora_name),
-                                                 strength)))
+        lora = apply_lora(model.model, resolve_model("loras", lora_name), strength)
+        return io.NodeOutput(Resident(lora, sources=model.sources))
 
 
 LORA_NODES = [NewBieLoraLoader]

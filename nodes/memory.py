@@ -13,8 +13,11 @@ transformers/diffusers layers and are loaded whole.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from pathlib import Path
 
 import torch
+
+from ..newbie.models.finite import first_non_finite
 
 class ComfyResident(torch.nn.Module):
     """The module a ModelPatcher manages for a NewBie model. ModelPatcher assigns
@@ -55,9 +58,12 @@ class Resident:
     (Resident -> patcher -> module): the module keeps nothing of ComfyUI's, so when the
     cache drops the Resident the weights are freed at once, not at the next gc pass.
 
-    `compute=False` keeps it on the CPU (text encoders with device `cpu`)."""
+    `compute=False` keeps it on the CPU (text encoders with device `cpu`). `sources`
+    maps parameter-name prefixes to the files they came from ("" for the whole model),
+    so a damaged file can be named."""
 
-    def __init__(self, module: torch.nn.Module, compute: bool = True):
+    def __init__(self, module: torch.nn.Module, compute: bool = True,
+                 sources: dict[str, Path] | None = None):
         import comfy.model_management as mm
         from comfy.model_patcher import ModelPatcher
 
@@ -66,6 +72,19 @@ class Resident:
         self.patcher = ModelPatcher(ComfyResident(module), load_device=mm.get_torch_device(),
                                     offload_device=mm.unet_offload_device())
         self.compute = compute
+        self.sources = dict(sources or {})
+
+    def damaged_weights(self) -> str | None:
+        """What holds NaN/Inf among the weights (file and tensor), or None. Slow: reads
+        every weight; for explaining a non-finite output."""
+        name = first_non_finite(self.model)
+        if name is None:
+            return None
+        prefix = max((p for p in self.sources if name.startswith(p)), key=len, default=None)
+        where = f"the weights of {self.sources[prefix].name}" if prefix is not None else \
+            "the model's weights"
+        return (f"{where} hold NaN or infinite values (first: {name}); the file is damaged: "
+                "download it again")
 
     @property
     def model(self) -> torch.nn.Module:

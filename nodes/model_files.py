@@ -39,6 +39,16 @@ def list_models(kind: str) -> list[str]:
     return sorted(folders) + sorted(files)
 
 
+def model_combo(id: str, kind: str, tooltip: str):
+    """A combo of the models of `kind`. Marked with its folder: the value is resolved by
+    name inside that folder when the node runs (the list shown may be stale by then)."""
+    from comfy_api.latest import io
+
+    combo = io.Combo.Input(id, options=list_models(kind), tooltip=tooltip)
+    combo.model_folder = kind
+    return combo
+
+
 def resolve_model(kind: str, name: str) -> Path:
     """The full path of `name` inside a model folder of `kind`, or a clear error."""
     if not name or not isinstance(name, str):

@@ -5,6 +5,7 @@ from comfy_api.latest import io
 
 from ..newbie.prompt import (GENERAL_TAG_FIELDS, Character, GeneralTags, NewBiePrompt,
                              PromptError, build_xml, parse_slots)
+from .input_checks import checked_inputs
 from .common import CATEGORY, CharacterList, text_input
 
 CHARACTER_TOOLTIPS = {
@@ -64,6 +65,7 @@ class NewBieCharacter(io.ComfyNode):
         )
 
     @classmethod
+    @checked_inputs
     def execute(cls, characters=None, **fields) -> io.NodeOutput:
         try:
             character = Character.from_dict(fields)
@@ -107,6 +109,7 @@ class NewBieXMLPrompt(io.ComfyNode):
         return True
 
     @classmethod
+    @checked_inputs
     def execute(cls, characters=None, caption="", tidy_tags=False, character_slots="",
                 **tags) -> io.NodeOutput:
         try:

@@ -10,6 +10,7 @@ from ..newbie.models.transformer import cast_copy
 from ..newbie.models.vae import from_model_space, to_model_space
 from ..newbie.loading import resolve_dtype
 from ..newbie.sampling import SOLVERS, Conditioning, NonFiniteError, comfy_noise, sample
+from .input_checks import checked_inputs
 from .common import CATEGORY, NewBieModel, out_of_memory
 from .memory import Resident, on_compute_device, unload
 
@@ -67,6 +68,22 @@ def _progress(total: int):
     return callback
 
 
+def require_finite(inputs: dict[str, tuple]) -> None:
+    """Refuse inputs holding NaN or infinity, by name (they would only surface later, as
+    a non-finite model output)."""
+    for name, tensors in inputs.items():
+        if any(t is not None and not torch.isfinite(t).all() for t in tensors):
+            raise ValueError(f"NewBie Sampler: {name} holds NaN or infinite values; check "
+                             "the node that made it")
+
+
+def _advice(dtype: torch.dtype) -> str:
+    if dtype == torch.float16:
+        return ""  # the library's message already says what to change
+    return ("; the weights and inputs are finite, so the guidance drove it out of range: "
+            "lower cfg, or set renorm")
+
+
 class NewBieSampler(io.ComfyNode):
     @classmethod
     def define_schema(cls):
@@ -116,6 +133,7 @@ class NewBieSampler(io.ComfyNode):
         )
 
     @classmethod
+    @checked_inputs
     def execute(cls, model: Resident, positive, negative, latent_image, seed, steps, cfg, solver, shift,
                 cfg_trunc, renorm, denoise, dtype, sigmas=None) -> io.NodeOutput:
         import comfy.model_management as mm
@@ -135,6 +153,9 @@ class NewBieSampler(io.ComfyNode):
         steps_total = len(sigmas) - 1 if sigmas is not None else steps
 
         cap_len = max(cond.cap_feats.shape[1], uncond.cap_feats.shape[1])
+        require_finite({"positive conditioning": (cond.cap_feats, cond.clip_pooled),
+                        "negative conditioning": (uncond.cap_feats, uncond.clip_pooled),
+                        "latent_image": (samples,), "sigmas": (sigmas,)})
 
         def run(compute_dtype):
             compute = model
@@ -143,8 +164,8 @@ class NewBieSampler(io.ComfyNode):
                 compute = Resident(cast_copy(base, compute_dtype))
             reserve = activation_bytes(base, samples.shape, cap_len, compute_dtype)
             with on_compute_device(compute, reserve, temporary=compute is not model) as where:
-                return sample(compute.model, cond, uncond, noise, device=where, steps=steps, solver=solver,
-                              shift=shift, cfg=cfg,
+                return sample(compute.model, cond, uncond, noise, device=where, steps=steps,
+                              solver=solver, shift=shift, cfg=cfg,
                               cfg_trunc=None if cfg_trunc >= 1.0 else cfg_trunc, renorm=renorm,
                               sigmas=sigmas, latent=to_model_space(samples.float()),
                               denoise=denoise, callback=_progress(steps_total),
@@ -155,10 +176,17 @@ class NewBieSampler(io.ComfyNode):
             try:
                 result = run(first)
             except NonFiniteError as err:
+                damaged = model.damaged_weights()
+                if damaged:
+                    raise NonFiniteError(f"NewBie Sampler: {damaged}") from None
                 if dtype != AUTO or first == torch.float32:
-                    raise
+                    raise NonFiniteError(f"NewBie Sampler: {err}{_advice(first)}") from None
                 log.warning("NewBie Sampler: %s; retrying once in float32", err)
-                result = run(torch.float32)
+                try:
+                    result = run(torch.float32)
+                except NonFiniteError as again:
+                    raise NonFiniteError(f"NewBie Sampler: {again}{_advice(torch.float32)}") \
+                        from None
         except torch.OutOfMemoryError:
             raise out_of_memory("sampling", "the resolution or batch size") from None
         out = dict(latent_image)  # as core KSampler: batch_index and noise_mask carry on

@@ -26,9 +26,9 @@ def rss(comfy) -> int:
 ], ids=["unclosed", "bad-char", "external-entity", "entity-bomb"])
 def test_malformed_xml_prompts_are_refused_with_position(comfy, tiny, text, message):
     result = comfy.run(t2i(text=text))
-    assert result.status == "invalid"
-    details = str(result.error["node_errors"]["enc"])
-    assert message in details and "looks like XML" in details
+    assert result.status == "error"  # by the node: once, under the input's own name
+    details = result.refusal()
+    assert message in details and "'text' looks like XML" in details
 
 
 def test_xml_check_off_encodes_any_text(comfy, tiny):
@@ -88,7 +88,7 @@ def test_thirty_prompts_with_failures_leave_the_server_healthy(comfy, tiny):
         statuses.append(result.status)
     # A missing file is refused at validation where the host checks combo values (0.33),
     # else by the node when it runs (0.3.75).
-    expected = [{"success"}, {"invalid"}, {"invalid", "error"}, {"interrupted"}, {"success"}]
+    expected = [{"success"}, {"error"}, {"invalid", "error"}, {"interrupted"}, {"success"}]
     assert all(status in expected[i % 5] for i, status in enumerate(statuses)), statuses
     assert comfy.alive()
     assert rss(comfy) <= baseline * 1.10, (rss(comfy), baseline)

@@ -1,17 +1,14 @@
-"""The residency schedule (nodes/memory.py) through ComfyUI 0.3.75's real model
+"""The residency schedule (nodes/memory.py) through the test host's real model
 manager: our models get ModelPatchers and go through `load_models_gpu`, so ComfyUI
 evicts them for other models and the other way round.
 
 No GPU here, so only the card is faked: ComfyUI reports a 16 GiB CUDA device whose
 free memory is the card minus the models currently placed on it. The models are
 modules with meta weights of the real sizes that record where they are sent."""
-import importlib.util
-from pathlib import Path
 
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
 GiB = 1 << 30
 CARD = torch.device("cuda", 0)
 
@@ -36,7 +33,7 @@ class Placed(torch.nn.Module):
 
 
 @pytest.fixture()
-def card(comfy_lib, monkeypatch):
+def card(pack, monkeypatch):
     import comfy.model_management as mm
     from comfy.model_patcher import ModelPatcher
 
@@ -54,10 +51,7 @@ def card(comfy_lib, monkeypatch):
     monkeypatch.setattr(mm, "soft_empty_cache", lambda *a, **k: None)
     monkeypatch.setattr(torch.cuda, "synchronize", lambda *a, **k: None)  # 0.33 syncs after loads
     monkeypatch.setattr(mm, "current_loaded_models", [])
-    spec = importlib.util.spec_from_file_location("newbie_pack_memory",
-                                                  REPO / "nodes" / "memory.py")
-    memory = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(memory)
+    memory = pack.memory
 
     def model(name, size):
         """A Resident (what our loaders output) over a Placed module."""

@@ -6,8 +6,9 @@ read on demand as mmap views (no copy when the stored dtype is the target one).
 from __future__ import annotations
 
 import json
+import stat
 import struct
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -16,8 +17,83 @@ from .errors import CheckpointError
 
 PICKLE_SUFFIXES = {".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle"}
 _ST_DTYPES = {"BF16": torch.bfloat16, "F16": torch.float16, "F32": torch.float32,
-              "F64": torch.float64, "U8": torch.uint8, "I8": torch.int8, "I32": torch.int32,
+              "F64": torch.float64, "F8_E4M3": torch.float8_e4m3fn,
+              "F8_E5M2": torch.float8_e5m2, "U8": torch.uint8, "I8": torch.int8, "I32": torch.int32,
               "I64": torch.int64, "BOOL": torch.bool}
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "named pipe (FIFO)"), (stat.S_ISSOCK, "socket"),
+                       (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+                       (stat.S_ISDIR, "folder")):
+        if test(mode):
+            return name
+    return "special file"
+
+
+def regular_file(path) -> Path:
+    """`path` if it is a regular file (after symlinks), else a CheckpointError. Checked
+    before every open: opening a FIFO blocks until something writes to it, which would
+    freeze the whole server."""
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise CheckpointError(path, "no such file.") from None
+    except OSError as err:
+        raise CheckpointError(path, f"cannot be read ({err.strerror or err}).") from None
+    if not stat.S_ISREG(mode):
+        raise CheckpointError(path, f"this is a {_kind(mode)}, not a regular file; refused.")
+    return path
+
+
+def refuse_special_files(folder: Path):
+    """Refuse a folder that holds FIFOs, sockets or devices: a library reading the folder
+    (a tokenizer, a config) would block on them."""
+    for entry in sorted(Path(folder).iterdir()):
+        try:
+            mode = entry.stat().st_mode
+        except OSError:
+            continue  # a dangling symlink: nothing opens it
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            raise CheckpointError(entry, f"this is a {_kind(mode)}, not a regular file; refused.")
+
+
+def read_json(path, what: str) -> object:
+    """A small JSON file (index, config), checked to be a regular file first."""
+    path = regular_file(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(path, f"not a valid JSON {what} ({err}).") from None
+    except RecursionError:
+        raise CheckpointError(path, f"not a usable JSON {what} (nested too deeply).") from None
+
+
+def shard_files(index: Path) -> list[Path]:
+    """The shards a `*.safetensors.index.json` names, all inside the index's folder: an
+    index entry is data, not a symlink the user placed, so it may not leave the folder
+    (nor reveal whether a path elsewhere exists)."""
+    data = read_json(index, "shard index")
+    weight_map = data.get("weight_map") if isinstance(data, dict) else None
+    if not isinstance(weight_map, dict) or not weight_map:
+        found = ("no weight_map" if weight_map is None else "an empty weight_map"
+                 if isinstance(weight_map, dict) else f"a {type(weight_map).__name__}")
+        raise CheckpointError(index, "a shard index needs a 'weight_map' object mapping tensor "
+                                     f"names to shard file names; this one has {found}.")
+    shards = []
+    for name in weight_map.values():
+        if not isinstance(name, str) or not name.strip():
+            raise CheckpointError(index, f"weight_map values must be shard file names; got {name!r}.")
+        relative = PurePosixPath(name.replace("\\", "/"))
+        if (not relative.parts or relative.is_absolute() or ".." in relative.parts
+                or ":" in relative.parts[0]):
+            raise CheckpointError(index, f"shard {name!r} is not inside the index's folder; "
+                                         "shards must be named relative to it.")
+        shard = index.parent / relative
+        if shard not in shards:
+            shards.append(shard)
+    return sorted(shards)
 
 
 def refuse_pickle(path: Path):
@@ -36,8 +112,9 @@ def weight_files(path, subfolder: str | None = None) -> list[Path]:
     path = Path(path)
     if not path.exists():
         raise CheckpointError(path, "no such file or folder.")
-    if path.is_file():
+    if not path.is_dir():
         refuse_pickle(path)
+        regular_file(path)
         if path.suffix.lower() != ".safetensors":
             raise CheckpointError(path, "expected a .safetensors file.")
         return [path]
@@ -47,8 +124,7 @@ def weight_files(path, subfolder: str | None = None) -> list[Path]:
             continue
         indexes = sorted(folder.glob("*.safetensors.index.json"))
         if indexes:
-            shards = sorted(set(json.loads(indexes[0].read_text())["weight_map"].values()))
-            return [folder / s for s in shards]
+            return shard_files(indexes[0])
         files = sorted(folder.glob("*.safetensors"))
         if files:
             return files
@@ -74,6 +150,7 @@ class Checkpoint:
         for file in files:
             if not file.exists():
                 raise CheckpointError(file, "shard listed in the index is missing.")
+            regular_file(file)
             try:
                 handle = safe_open(str(file), framework="pt", device="cpu")
             except SafetensorError as err:
@@ -106,6 +183,11 @@ class Checkpoint:
         """The tensor as an mmap view when no cast is needed; otherwise read through a
         private buffer and cast, so the source pages never pile up in this process."""
         stored = self.dtypes.get(key)
+        if dtype is not None and dtype.is_floating_point and (
+                stored is None or not stored.is_floating_point):
+            raise CheckpointError(self._where[key], f"tensor {key!r} is stored as "
+                                  f"{str(stored).replace('torch.', '') if stored else 'an unknown type'}; "
+                                  "model weights must be floating point (bf16, fp16 or fp32).")
         if dtype is not None and stored is not None and stored != dtype and stored.is_floating_point:
             return self._read(key).to(dtype)
         try:

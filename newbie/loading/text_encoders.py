@@ -22,7 +22,7 @@ from ..models.tokenizers import (GemmaSentencePiece, HFTokenizer, TokenizerError
                                  XLMRobertaSentencePiece)
 from .dtype import resolve_dtype
 from .errors import CheckpointError
-from .files import Checkpoint
+from .files import Checkpoint, refuse_special_files, regular_file
 from .layouts import describe
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,8 @@ def _tokenizer(ckpt: Checkpoint, embedded_cls, subfolders, what: str, bos_id=Non
                                              "tensor in the file, or tokenizer.json / "
                                              "tokenizer.model beside it.")
         if found.name in SENTENCEPIECE_FILES:
-            return embedded_cls(found.read_bytes())
+            return embedded_cls(regular_file(found).read_bytes())
+        refuse_special_files(found.parent)  # the tokenizer library reads the whole folder
         return HFTokenizer(found.parent, bos_id=bos_id)
     except TokenizerError as err:
         raise CheckpointError(ckpt.path, f"{what} tokenizer: {err}") from None
@@ -120,7 +121,8 @@ def load_gemma(path, dtype: torch.dtype):
 def jina_tensors(ckpt: Checkpoint, prefix: str, dtype) -> dict[str, torch.Tensor]:
     out = {}
     for key in ckpt.keys():
-        if not key.startswith(prefix) or ".lora_" in key or key == "spiece_model":
+        if not key.startswith(prefix) or ".lora_" in key or key == "spiece_model" \
+                or key.endswith("position_ids"):  # an index buffer some exports carry
             continue
         name = key[len(prefix):]
         if name.startswith(("pooler.", "vision_model.")) or name == "logit_scale":

@@ -21,14 +21,26 @@ class TokenizerError(ValueError):
     pass
 
 
+def _sentencepiece(proto: bytes, what: str) -> "spm.SentencePieceProcessor":
+    try:
+        return spm.SentencePieceProcessor(model_proto=proto)
+    except (RuntimeError, OSError, TypeError) as err:  # sentencepiece: "Internal: ..."
+        raise TokenizerError(f"the embedded {what} tokenizer is not a SentencePiece model "
+                             f"({str(err).strip()})") from None
+
+
 class HFTokenizer:
     """A tokenizer.json (+ tokenizer_config.json) folder, through transformers."""
 
     def __init__(self, folder: Path, bos_id: int | None = None):
         from transformers import AutoTokenizer
 
-        self.tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True,
-                                                       padding_side="right")
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True,
+                                                           padding_side="right")
+        except Exception as err:  # tokenizers' own errors are plain Exceptions
+            raise TokenizerError(f"{folder}: the tokenizer files cannot be read "
+                                 f"({type(err).__name__}: {err})") from None
         if self.tokenizer.pad_token_id is None:
             raise TokenizerError(f"{folder}: the tokenizer defines no pad token")
         self.pad_id = self.tokenizer.pad_token_id
@@ -46,7 +58,7 @@ class GemmaSentencePiece:
     """Gemma's SentencePiece model, as embedded in ComfyUI's single file."""
 
     def __init__(self, proto: bytes):
-        self.sp = spm.SentencePieceProcessor(model_proto=proto)
+        self.sp = _sentencepiece(proto, "Gemma")
         if (self.sp.bos_id(), self.sp.pad_id()) != (2, 0):
             raise TokenizerError(f"embedded Gemma tokenizer has bos {self.sp.bos_id()} / pad "
                                  f"{self.sp.pad_id()}; expected 2 / 0")
@@ -62,7 +74,7 @@ class XLMRobertaSentencePiece:
     is shifted by one as XLMRobertaTokenizer does."""
 
     def __init__(self, proto: bytes):
-        self.sp = spm.SentencePieceProcessor(model_proto=proto)
+        self.sp = _sentencepiece(proto, "Jina")
         fairseq = (self.sp.bos_id(), self.sp.piece_to_id("<pad>"), self.sp.eos_id()) == (0, 1, 2)
         raw = (self.sp.unk_id(), self.sp.bos_id(), self.sp.eos_id()) == (0, 1, 2)
         if not (fairseq or raw):

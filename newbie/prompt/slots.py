@@ -12,6 +12,7 @@ from typing import Any
 from .schema import Character, PromptError
 
 SLOTS_VERSION = 1
+MAX_SLOTS_TEXT = 1_000_000  # characters; far above any real cast of characters
 
 
 def _migrate(data: Any) -> dict[str, Any]:
@@ -31,11 +32,19 @@ def parse_slots(text: str) -> list[Character]:
     """Characters from the slot JSON; empty text means no slots."""
     if text is None or not str(text).strip():
         return []
+    if not isinstance(text, str):
+        raise PromptError(f"character slots: expected JSON text, got {type(text).__name__}")
+    if len(text) > MAX_SLOTS_TEXT:
+        raise PromptError(f"character slots: {len(text)} characters is more than the "
+                          f"{MAX_SLOTS_TEXT} allowed")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise PromptError(f"character slots are not valid JSON: {err.msg}",
                           err.lineno, err.colno) from None
+    except RecursionError:
+        raise PromptError("character slots: the JSON is nested too deeply (slots are "
+                          "{\"characters\": [{field: text}]})") from None
     characters = _migrate(data).get("characters", [])
     if not isinstance(characters, list):
         raise PromptError("character slots: 'characters' must be a list")

@@ -59,6 +59,12 @@ class NonFiniteError(FloatingPointError):
     """NaN or Inf in the sampler; the message names where and what to change."""
 
 
+def float16_hint(dtype: torch.dtype) -> str:
+    """Advice that helps only when the compute dtype is float16."""
+    return ("; float16 overflows where bfloat16 and float32 do not: compute in one of those"
+            if dtype == torch.float16 else "")
+
+
 class GuidedVelocity:
     """v(x, t) for the solvers: model forwards plus CFG, truncation and renorm."""
 
@@ -91,9 +97,9 @@ class GuidedVelocity:
         tt = torch.full((x.shape[0],), float(t), device=x.device)
         v = self.model(x.to(self.dtype), tt, c.cap_feats, c.cap_mask, c.clip_pooled).float()
         if not torch.isfinite(v).all():
-            raise NonFiniteError(f"the model returned NaN/Inf at t = {t:.4f} (forward "
-                                 f"{self.forwards}) computing in {self.dtype}; use bfloat16 "
-                                 "or float32")
+            raise NonFiniteError(f"the model's output became NaN/Inf at t = {t:.4f} (forward "
+                                 f"{self.forwards}) computing in {self.dtype}"
+                                 + float16_hint(self.dtype))
         return v
 
     def __call__(self, x: torch.Tensor, t: float) -> torch.Tensor:

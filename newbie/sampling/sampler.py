@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from .guidance import GuidedVelocity, NonFiniteError
+from .guidance import GuidedVelocity, NonFiniteError, float16_hint
 from .inpaint import MaskedVelocity, latent_mask
 from .schedule import DEFAULT_SHIFT, grid_from_sigmas, partial_grid, time_grid
 from .solvers import solve
@@ -59,8 +59,8 @@ def sample(model, cond, uncond, noise: torch.Tensor, *, steps: int = 28, solver:
 
     def on_step(i, x_now, x_data):
         if not torch.isfinite(x_now).all():
-            raise NonFiniteError(f"NewBie sampling produced NaN/Inf at step {i + 1}/{total} "
-                                 f"in {dtype}; use bfloat16 or float32")
+            raise NonFiniteError(f"the sampled latent became NaN/Inf at step {i + 1}/{total} "
+                                 f"in {dtype}" + float16_hint(dtype))
         if callback is not None:
             callback(i, total, x_now, x_data)
 
