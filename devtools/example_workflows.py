@@ -15,7 +15,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from newbie.models.text_encoders import DEFAULT_SYSTEM_PROMPT  # noqa: E402
 
 U = ("school_uniform, serafuku, white_sailor_collar, white_shirt, short_sleeves, "
      "red_neckerchief, bow, ")
@@ -53,8 +52,9 @@ NODES = {
                                 ["text_encoders:NEWBIE_TEXT_ENCODERS"]),
     "NewBieVAELoader": ([], ["vae", "dtype"], ["vae:NEWBIE_VAE"]),
     "NewBieTextEncode": (["text_encoders:NEWBIE_TEXT_ENCODERS"],
-                         ["text", "negative", "system_prompt", "max_tokens", "xml_check"],
-                         ["positive:CONDITIONING", "negative:CONDITIONING"]),
+                         ["text", "negative", "system_prompt", "max_tokens", "xml_check",
+                          "system_prompt_mode"],
+                         ["positive:CONDITIONING", "negative:CONDITIONING", "info:STRING"]),
     "NewBieEmptyLatent": ([], ["resolution", "width", "height", "batch_size"], ["LATENT:LATENT"]),
     "NewBieSampler": (["model:NEWBIE_MODEL", "positive:CONDITIONING", "negative:CONDITIONING",
                        "latent_image:LATENT", "sigmas:SIGMAS"],
@@ -73,7 +73,7 @@ NODES = {
 
 def sampler(name, seed, latent, title=None, denoise=1.0, steps=28):
     """A NewBie Sampler node fed by the model loader and the text encoder."""
-    values = [seed, "fixed", steps, 4.5, "euler", 6.0, 1.0, 0.0, denoise, "bfloat16"]
+    values = [seed, "fixed", steps, 4.5, "euler", 6.0, 1.0, 0.0, denoise, "auto"]
     inputs = {"model": "model", "positive": ("enc", 0), "negative": ("enc", 1),
               "latent_image": latent}
     return (name, "NewBieSampler", values, inputs, title)
@@ -89,7 +89,7 @@ def prompt_nodes():
         ("model", "NewBieModelLoader", [MODEL_FILES["model"], "auto", "auto"], {}, None),
         ("te", "NewBieTextEncoderLoader",
          [MODEL_FILES["gemma"], MODEL_FILES["jina"], "auto", "default"], {}, None),
-        ("enc", "NewBieTextEncode", ["", "", DEFAULT_SYSTEM_PROMPT, 512, "auto"],
+        ("enc", "NewBieTextEncode", ["", "", "", 512, "auto", "auto"],
          {"text_encoders": "te", "text": "xml"}, None),
     ]
 

@@ -157,9 +157,17 @@ def read_lora(model: NewBieTransformer, path, strength: float = 1.0) -> dict[str
     file, config = _files(path)
     ckpt = Checkpoint.open(file)
     pairs, layout = _pairs(ckpt)
-    if any(h in k.lower() for k in ckpt.keys() for h in _TEXT_ENCODER_HINTS):
-        raise CheckpointError(ckpt.path, "this LoRA targets the text encoders; NewBie LoRAs "
-                                         "apply to the transformer only.", layout=layout)
+    # Trainers often save text-encoder adapters in the same file: those are skipped.
+    text_encoder = {raw for raw in pairs if any(h in raw.lower() for h in _TEXT_ENCODER_HINTS)}
+    skipped_keys = sum(len(pairs.pop(raw)) for raw in text_encoder)
+    if text_encoder and not pairs:
+        raise CheckpointError(ckpt.path, "this LoRA targets only the text encoders; NewBie "
+                                         "LoRAs apply to the transformer.", layout=layout)
+    if text_encoder:
+        log.warning("NewBie LoRA %s: skipped %d text-encoder keys (%d adapters, e.g. %s): "
+                    "NewBie LoRAs apply to the transformer; the text encoders are not "
+                    "patched", ckpt.path.name, skipped_keys, len(text_encoder),
+                    sorted(text_encoder)[0])
     modules = _module_names(model)
     weights = dict(model.named_parameters())
     deltas, unmapped = {}, []

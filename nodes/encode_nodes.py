@@ -7,26 +7,41 @@ import torch
 
 from comfy_api.latest import io
 
-from ..newbie.models.text_encoders import DEFAULT_SYSTEM_PROMPT, GEMMA_MAX_TOKENS
-from ..newbie.prompt import PromptError, parse_xml
+from ..newbie.models.text_encoders import GEMMA_MAX_TOKENS, SYSTEM_PROMPTS, system_prompt_for
+from ..newbie.prompt import PromptError, looks_like_xml, parse_xml
 from .input_checks import checked_inputs
-from .common import CATEGORY, NewBieTextEncoders, non_finite_cause, text_input
+from .common import CATEGORY, NewBieTextEncoders, non_finite_cause, out_of_memory, text_input
 from .memory import on_compute_device
 
 log = logging.getLogger(__name__)
 XML_CHECKS = ("auto", "off")
+SYSTEM_PROMPT_MODES = ("auto", "xml", "textual", "as typed")
+
+
+def choose_system_prompt(prompt: str, mode: str, typed: str) -> tuple[str, str]:
+    """(system prompt, how it was chosen) for the positive prompt."""
+    if mode == "as typed":
+        return typed, f"as typed ({len(typed)} characters)" if typed else "none (as typed)"
+    if mode in SYSTEM_PROMPTS:
+        return SYSTEM_PROMPTS[mode], f"{mode} (chosen)"
+    kind, chosen = system_prompt_for(prompt)
+    if typed.strip() and typed not in SYSTEM_PROMPTS.values():
+        log.warning("NewBie Text Encode: system_prompt_mode is auto, so the system_prompt "
+                    "text is not used; set the mode to 'as typed' to use it")
+    why = "XML prompt" if kind == "xml" else "tags or natural language"
+    return chosen, f"{kind} (auto: {why})"
 
 
 def check_prompt(text: str, mode: str, which: str) -> None:
-    """Text the tokenizers can take (no lone surrogates), and with `auto`, text that
-    starts like XML must parse (securely: no DTD, no entities)."""
+    """Text the tokenizers can take (no lone surrogates), and with `auto`, a prompt that
+    uses the XML format's tags must have them balanced (no DTD, no entities)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as err:
         raise ValueError(f"NewBie Text Encode: '{which}' holds an invalid character "
                          f"(U+{ord(text[err.start]):04X}, a lone surrogate) at position "
                          f"{err.start}; remove it.") from None
-    if mode == "auto" and text.lstrip().startswith("<"):
+    if mode == "auto" and looks_like_xml(text):
         try:
             parse_xml(text)
         except PromptError as err:
@@ -56,27 +71,39 @@ class NewBieTextEncode(io.ComfyNode):
             category=CATEGORY,
             description="Encodes the prompt (usually the XML from NewBie XML Prompt) and the "
                         "negative prompt. Gemma sees the system prompt + prompt; Jina CLIP sees "
-                        "the prompt alone; the negative gets no system prompt, as in training.",
+                        "the prompt alone; the negative gets no system prompt, as in training. "
+                        "The system prompt follows the prompt's kind by default (the XML one "
+                        "for XML, the textual one for tags or natural language).",
             inputs=[
                 NewBieTextEncoders.Input("text_encoders"),
                 text_input("text", "The prompt: NewBie XML, tags or natural language.",
                            multiline=True),
                 text_input("negative", "Negative prompt. The official demo leaves it empty.",
                            multiline=True),
-                text_input("system_prompt", "Prepended to the prompt for Gemma only. Default: "
-                           "the XML system prompt NewBie was trained with.", multiline=True,
-                           default=DEFAULT_SYSTEM_PROMPT),
+                text_input("system_prompt", "Your own system prompt, prepended to the prompt for "
+                           "Gemma only; used when system_prompt_mode is 'as typed' (empty: "
+                           "none).", multiline=True),
                 io.Int.Input("max_tokens", default=GEMMA_MAX_TOKENS, min=8, max=8192,
                              tooltip="Gemma token limit (system prompt included); training "
                                      "used 512. Longer prompts are cut with a warning."),
                 io.Combo.Input("xml_check", options=list(XML_CHECKS), default="auto",
                                optional=True,
-                               tooltip="auto: a prompt that starts with '<' must be well-formed "
-                                       "XML (line and column on error; DOCTYPE/entities "
-                                       "refused). off: encode any text as it is."),
+                               tooltip="auto: a prompt that uses the XML format's tags must "
+                                       "have them balanced (line and column on error; "
+                                       "DOCTYPE/entities refused); any other text, such as "
+                                       ">_< or <3, is text. off: encode any text as it is."),
+                io.Combo.Input("system_prompt_mode", options=list(SYSTEM_PROMPT_MODES),
+                               default="auto", optional=True,
+                               tooltip="auto: the system prompt NewBie was trained with for "
+                                       "this kind of prompt (XML, or tags / natural language). "
+                                       "xml / textual: that one always. as typed: the "
+                                       "system_prompt text."),
             ],
             outputs=[io.Conditioning.Output(display_name="positive"),
-                     io.Conditioning.Output(display_name="negative")],
+                     io.Conditioning.Output(display_name="negative"),
+                     io.String.Output(display_name="info",
+                                      tooltip="Which system prompt was used, and the Gemma "
+                                              "token count against the limit.")],
         )
 
     # The XML check runs with the node, not in validate_inputs: ComfyUI skips its own
@@ -84,24 +111,37 @@ class NewBieTextEncode(io.ComfyNode):
     @classmethod
     @checked_inputs
     def execute(cls, text_encoders, text: str, negative: str, system_prompt: str,
-                max_tokens: int, xml_check: str = "auto") -> io.NodeOutput:
+                max_tokens: int, xml_check: str = "auto",
+                system_prompt_mode: str = "auto") -> io.NodeOutput:
         check_prompt(text, xml_check, "text")
         check_prompt(negative, xml_check, "negative")
         check_prompt(system_prompt, "off", "system_prompt")
         if not text.strip():
             log.warning("NewBie Text Encode: the prompt is empty; the image will follow the "
                         "system prompt and the model's prior only")
+        chosen, label = choose_system_prompt(text, system_prompt_mode, system_prompt)
+        count = text_encoders.model.gemma_token_count(text, chosen)
+        info = f"system prompt: {label}; Gemma: {count} / {max_tokens} tokens"
+        if count > max_tokens:
+            info += f"; cut: {count - max_tokens} tokens dropped, as in training"
+        log.info("NewBie Text Encode: %s", info)
         # Encoders loaded for the compute device visit it only while encoding.
-        with on_compute_device(text_encoders):
-            positive = text_encoders.model.encode([text], system_prompt=system_prompt,
-                                            gemma_max_tokens=max_tokens)
-            negative = text_encoders.model.encode([negative], system_prompt=None,
-                                            gemma_max_tokens=max_tokens)
+        try:
+            with on_compute_device(text_encoders):
+                positive = text_encoders.model.encode([text], system_prompt=chosen,
+                                                      gemma_max_tokens=max_tokens)
+                negative = text_encoders.model.encode([negative], system_prompt=None,
+                                                      gemma_max_tokens=max_tokens)
+        except torch.OutOfMemoryError:
+            raise out_of_memory("encoding the prompt", "the text encoders' dtype (bfloat16), "
+                                "or set their device to cpu on Load NewBie Text "
+                                "Encoders") from None
         outputs = [t for t in (*positive, *negative) if t.is_floating_point()]
         if not all(torch.isfinite(t).all() for t in outputs):
             raise FloatingPointError("NewBie Text Encode: the encoders' output holds NaN or "
                                      f"infinite values; {non_finite_cause(text_encoders)}")
-        return io.NodeOutput(to_conditioning(*positive), to_conditioning(*negative))
+        return io.NodeOutput(to_conditioning(*positive), to_conditioning(*negative), info,
+                             ui={"text": [info]})
 
 
 ENCODE_NODES = [NewBieTextEncode]

@@ -153,10 +153,14 @@ class NewBieVAEEncode(io.ComfyNode):
                         pixels.shape[2], pixels.shape[1], w, h, SIZE_MULTIPLE)
             top, left = (pixels.shape[1] - h) // 2, (pixels.shape[2] - w) // 2
             pixels = pixels[:, top:top + h, left:left + w]
-        target = _vae_in(vae, dtype)
-        reserve = vae_activation_bytes(pixels.shape[0], h, w, target.model.dtype)
-        with on_compute_device(target, reserve, temporary=target is not vae):
-            latent = target.model.encode(pixels)
+        try:
+            target = _vae_in(vae, dtype)
+            reserve = vae_activation_bytes(pixels.shape[0], h, w, target.model.dtype)
+            with on_compute_device(target, reserve, temporary=target is not vae):
+                latent = target.model.encode(pixels)
+        except torch.OutOfMemoryError:
+            raise out_of_memory("encoding the image", "the image size (scale it down first) "
+                                "or the batch size, or the VAE dtype (bfloat16)") from None
         if not torch.isfinite(latent).all():
             cause = ("'pixels' holds NaN or infinite values" if not torch.isfinite(pixels).all()
                      else non_finite_cause(target))

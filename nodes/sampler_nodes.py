@@ -121,7 +121,7 @@ class NewBieSampler(io.ComfyNode):
                                tooltip="CFG renorm: cap the guided velocity at this multiple "
                                        "of the positive one. 0 = off (official default)."),
                 io.Float.Input("denoise", default=1.0, min=0.01, max=1.0, step=0.01),
-                io.Combo.Input("dtype", options=[*COMPUTE_DTYPES, AUTO], default="bfloat16",
+                io.Combo.Input("dtype", options=[*COMPUTE_DTYPES, AUTO], default=AUTO,
                                tooltip="Compute dtype while sampling. auto: bfloat16 where "
                                        "supported, else float16, retried once in float32 if "
                                        "it overflows."),

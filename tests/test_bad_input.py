@@ -20,7 +20,8 @@ def rss(comfy) -> int:
 
 @pytest.mark.parametrize("text, message", [
     ("<character_1>\n<n>alice</n>\n", "<character_1> opened on line 1 is never closed"),
-    ("<caption>bad \x01 char</caption>", "invalid Char value 1 (line 1, column"),
+    ("<caption>bad \x01 char</caption>",
+     "control character U+0001 is not allowed in a prompt (line 1, column 14)"),
     (EXTERNAL, "DOCTYPE and ENTITY declarations are not allowed"),
     (BOMB, "DOCTYPE and ENTITY declarations are not allowed"),
 ], ids=["unclosed", "bad-char", "external-entity", "entity-bomb"])

@@ -32,8 +32,12 @@ def test_example_workflow_runs(comfy, model_set, path):
     prompt = ui_to_api(json.loads(path.read_text()), comfy.get_json("/object_info"))
     result = comfy.run(prompt, timeout=900)
     assert result.status == "success", result.error
-    texts = [o["text"][0] for o in result.outputs.values() if "text" in o]
+    texts = [o["text"][0] for node, o in result.outputs.items()
+             if prompt[node]["class_type"] == "PreviewAny"]
     assert texts == [OFFICIAL]  # every example shows the official two-character XML
+    info = [o["text"][0] for node, o in result.outputs.items()
+            if prompt[node]["class_type"] == "NewBieTextEncode"]
+    assert info and info[0].startswith("system prompt: xml (auto: XML prompt); Gemma: ")
     images = [img for o in result.outputs.values() for img in o.get("images", [])]
     if path.stem in EXPECTED_SIZE:
         assert len(images) == 1

@@ -102,7 +102,7 @@ def test_text_encoder_lora_and_rank_mismatch_are_clear(tmp_path, base):
     te = write_safetensors(tmp_path / "te.safetensors", {
         "lora_te_text_model_encoder_layers_0_mlp_fc1.lora_down.weight": torch.zeros(4, 8),
         "lora_te_text_model_encoder_layers_0_mlp_fc1.lora_up.weight": torch.zeros(8, 4)})
-    with pytest.raises(CheckpointError, match="targets the text encoders"):
+    with pytest.raises(CheckpointError, match="targets only the text encoders"):
         apply_lora(base, te)
     pairs = lora_pairs()
     module = next(iter(pairs))

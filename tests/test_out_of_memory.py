@@ -44,3 +44,29 @@ def test_sampling_says_lower_the_resolution(pack, monkeypatch):
     listed = [m.model.model.newbie for m in mm.current_loaded_models if m.model is not None]
     # (the pack's own copy of the class: it was imported under the pack's name)
     assert not [m for m in listed if type(m).__name__ == "NewBieTransformer" and m is not model]
+
+
+def test_vae_encode_says_lower_the_image_size(pack, tmp_path, monkeypatch):
+    from tiny_vae import diffusers_vae, write_bfl_vae
+
+    from newbie.loading import load_vae
+
+    vae = load_vae(write_bfl_vae(tmp_path / "ae.safetensors", diffusers_vae()))
+    monkeypatch.setattr(vae, "encode", card_is_full)
+    encode = importlib.import_module("newbie_pack.nodes.latent_nodes").NewBieVAEEncode
+    with pytest.raises(torch.OutOfMemoryError, match="image size"):
+        encode.execute(pack.memory.Resident(vae), torch.rand(1, 64, 64, 3), "float32")
+
+
+def test_text_encoding_says_put_the_encoders_on_the_cpu(pack, tmp_path, monkeypatch):
+    from tiny_text import write_gemma_comfy, write_jina_comfy
+
+    from newbie.loading import load_text_encoders
+
+    encoders = load_text_encoders(write_gemma_comfy(tmp_path / "g.safetensors"),
+                                  write_jina_comfy(tmp_path / "j.safetensors"))
+    monkeypatch.setattr(encoders, "encode", card_is_full)
+    node = importlib.import_module("newbie_pack.nodes.encode_nodes").NewBieTextEncode
+    with pytest.raises(torch.OutOfMemoryError, match="set their device to cpu"):
+        node.execute(pack.memory.Resident(encoders), text="a girl", negative="",
+                     system_prompt="", max_tokens=512)

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from newbie.prompt import (Character, GeneralTags, NewBiePrompt, PromptError, build_xml,
-                           dump_slots, parse_slots, parse_xml, tidy_tags)
+from newbie.prompt import (Character, GeneralTags, NewBiePrompt, PromptError, build_xml, dump_slots,
+                           looks_like_xml, parse_slots, parse_xml, tidy_tags)
 
 DATA = Path(__file__).parent / "data"
 OFFICIAL = (DATA / "official_example.xml").read_text()
@@ -63,11 +63,31 @@ def test_no_characters_no_tags_gives_only_the_caption():
     assert build_xml(NewBiePrompt()) == ""
 
 
-def test_text_is_escaped_and_read_back():
-    prompt = NewBiePrompt(characters=[Character(n="a&b", appearance="<tag> 'q' \"dq\" \\(x\\)")])
+def test_text_is_written_as_typed_and_read_back():
+    """The official code concatenates strings: Gemma sees `>_<`, never `&gt;_&lt;`."""
+    typed = "<tag> 'q' \"dq\" \\(x\\), >_<, <3, ^_^, &amp; stays, <b>x</b>"
+    prompt = NewBiePrompt(characters=[Character(n="a&b", appearance=typed)],
+                          caption="smile & wave <3")
     xml = build_xml(prompt)
-    assert "<n>a&amp;b</n>" in xml and "&lt;tag&gt;" in xml
+    assert "<n>a&b</n>" in xml and f"<appearance>{typed}</appearance>" in xml
+    assert "&lt;" not in xml and "&gt;" not in xml and "&amp;b" not in xml
     assert parse_xml(xml) == prompt
+    assert parse_xml(xml, strict=True) == prompt
+
+
+def test_the_formats_own_tags_cannot_hide_in_text():
+    for text in ("a </n> b", "x <gender>1girl", "<character_2>", "</general_tags>"):
+        with pytest.raises(PromptError, match="a tag of the prompt format"):
+            build_xml(NewBiePrompt(characters=[Character(n=text)]))
+    with pytest.raises(PromptError, match="a tag of the prompt format"):
+        build_xml(NewBiePrompt(extra={"mood": "calm </mood> x"}))
+
+
+def test_only_the_formats_tags_make_a_prompt_xml():
+    assert not looks_like_xml("<3, 1girl, >_<, smile")
+    assert not looks_like_xml("<red> & blue, <b>bold</b>")
+    assert looks_like_xml("1girl <caption>x</caption>")
+    assert looks_like_xml("<character_12>")
 
 
 def test_control_characters_are_dropped_not_fatal(caplog):
@@ -91,10 +111,12 @@ def test_build_with_tidy_leaves_caption_alone():
 
 @pytest.mark.parametrize("text, message, line, column", [
     ("<character_1>\n<n>a</n>\n", "<character_1> opened on line 1 is never closed", 3, 1),
-    ("<character_1>\n  <n>a</gender>\n</character_1>", "mismatch", 2, 16),
-    ("<caption>a &foo; b</caption>", "Entity 'foo' not defined", 1, 17),
-    ("<caption>a & b</caption>", "malformed XML", 1, 13),
-    ("\n<caption>bad \x01 char</caption>", "invalid Char", 2, 14),
+    ("<character_1>\n  <n>a</gender>\n</character_1>", "<n> opened on line 2 is not closed "
+     "before </gender>", 2, 7),
+    ("<character_1><n>a</character_1>", "not closed before </character_1>", 1, 18),
+    ("<caption>a</caption></character_1>", "mismatch: </character_1>", 1, 21),
+    ("<character_1><general_tags></general_tags></character_1>", "cannot be inside", 1, 14),
+    ("\n<caption>bad \x01 char</caption>", "control character U+0001", 2, 14),
 ])
 def test_malformed_xml_reports_line_and_column(text, message, line, column):
     with pytest.raises(PromptError) as info:
@@ -142,8 +164,13 @@ def test_stray_text_and_nested_fields_are_errors():
     with pytest.raises(PromptError, match="outside any element") as info:
         parse_xml("<caption>a</caption>\nloose words")
     assert (info.value.line, info.value.column) == (2, 1)
-    with pytest.raises(PromptError, match="holds elements"):
-        parse_xml("<character_1><appearance><b>x</b></appearance></character_1>")
+    with pytest.raises(PromptError, match="not closed before <gender>"):
+        parse_xml("<character_1><appearance><gender>x</gender></appearance></character_1>")
+
+
+def test_entities_are_text_never_resolved():
+    prompt = parse_xml("<caption>a &foo; b &amp; &#x41; &lt;</caption>")
+    assert prompt.caption == "a &foo; b &amp; &#x41; &lt;"
 
 
 def test_xml_declaration_is_accepted():

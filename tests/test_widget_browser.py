@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 from comfy_host import ComfyServer
+from graphs import write_t2i_models
 
+from newbie.loading import load_gemma_tokenizer
+from newbie.models import DEFAULT_SYSTEM_PROMPT
 from newbie.prompt import parse_xml
 
 HERE = Path(__file__).parent
@@ -19,8 +22,9 @@ SCREENSHOT = HERE.parent / "docs" / "widget.png"
 
 
 @pytest.fixture(scope="module", params=["bundled", "current"])
-def server(request, comfy, tmp_path_factory):
-    """The session server for the bundled front end, one of its own for the current."""
+def server(request, comfy, tiny, tmp_path_factory):
+    """The session server for the bundled front end, one of its own for the current
+    (both with the tiny models: the preview counts tokens with their Gemma tokenizer)."""
     if request.param == "bundled":
         yield comfy
         return
@@ -28,6 +32,7 @@ def server(request, comfy, tmp_path_factory):
         pytest.fail(f"current front end missing at {NEW_FRONTEND}; rerun scripts/setup_host.sh")
     srv = ComfyServer(tmp_path_factory.mktemp("comfy_fe"),
                       extra_args=["--front-end-root", str(NEW_FRONTEND)]).start()
+    write_t2i_models(srv)
     try:
         yield srv
     finally:
@@ -107,7 +112,17 @@ def test_queued_xml_matches_the_preview(report):
     assert xml == steps["preview"]
     prompt = parse_xml(xml, strict=True)
     assert [c.n for c in prompt.characters] == ["bob", "alice"]
-    assert "&lt;red&gt; &amp; blue" in xml
+    assert "<appearance>long_hair, <red> & blue</appearance>" in xml  # as typed, no entities
+
+
+def test_the_preview_counts_gemma_tokens_with_the_real_tokenizer(report, server):
+    """The count the editor shows is the workflow's Gemma tokenizer on the XML system
+    prompt (auto, for an XML prompt) + the previewed XML, BOS included."""
+    steps = report["steps"]
+    tokenizer = load_gemma_tokenizer(server.models / "text_encoders" / "gemma_t2i.safetensors")
+    count = len(tokenizer.ids(DEFAULT_SYSTEM_PROMPT + steps["preview"]))
+    assert steps["tokens"] == (f"{count} / 512 Gemma tokens; system prompt: xml (auto: XML "
+                               "prompt)")
 
 
 def test_old_and_shifted_saves_load_by_name(report):

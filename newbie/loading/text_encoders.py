@@ -86,6 +86,13 @@ def _tokenizer(ckpt: Checkpoint, embedded_cls, subfolders, what: str, bos_id=Non
         raise CheckpointError(ckpt.path, f"{what} tokenizer: {err}") from None
 
 
+def load_gemma_tokenizer(path):
+    """Gemma's tokenizer alone, from the files load_gemma reads (the header and the
+    embedded SentencePiece model, or the tokenizer files beside it; no weights)."""
+    ckpt = Checkpoint.open(path, subfolder="text_encoder")
+    return _tokenizer(ckpt, GemmaSentencePiece, ("tokenizer", "text_encoder"), "Gemma", bos_id=2)
+
+
 def load_gemma(path, dtype: torch.dtype):
     ckpt = Checkpoint.open(path, subfolder="text_encoder")
     prefix = _find_prefix(ckpt, GEMMA_LAYOUTS)

@@ -26,9 +26,23 @@ from .tokenizers import TextTokenizer
 
 log = logging.getLogger(__name__)
 
-# The XML system prompt NewBie was trained with (finetune.py), Gemma only.
+# The two system prompts NewBie was trained with (finetune.py), Gemma only: one for XML
+# captions, one for tag or natural-language captions.
 DEFAULT_SYSTEM_PROMPT = ("You are an assistant designed to generate high-quality anime images "
                          "based on xml format prompts. <Prompt Start> ")
+TEXTUAL_SYSTEM_PROMPT = ("You are an assistant designed to generate high-quality anime images "
+                         "with the highest degree of image-text alignment based on textual "
+                         "prompts. <Prompt Start> ")
+SYSTEM_PROMPTS = {"xml": DEFAULT_SYSTEM_PROMPT, "textual": TEXTUAL_SYSTEM_PROMPT}
+
+
+def system_prompt_for(prompt: str) -> tuple[str, str]:
+    """(kind, system prompt) as in training: the XML one for a prompt in the XML format,
+    the textual one for tags or natural language."""
+    from ..prompt import looks_like_xml
+
+    kind = "xml" if looks_like_xml(prompt) else "textual"
+    return kind, SYSTEM_PROMPTS[kind]
 GEMMA_MAX_TOKENS = 512
 JINA_MAX_TOKENS = 2048
 GEMMA_PAD_MULTIPLE = 8
@@ -119,6 +133,10 @@ class NewBieTextEncoders(nn.Module):
     @property
     def device(self) -> torch.device:
         return self.gemma.embed_tokens.weight.device
+
+    def gemma_token_count(self, prompt: str, system_prompt: str | None = None) -> int:
+        """Gemma tokens of system_prompt + prompt, BOS included, before any cut."""
+        return len(self.gemma_tokenizer.ids((system_prompt or "") + prompt))
 
     def tokenize(self, prompts: list[str], system_prompt: str | None = None,
                  gemma_max_tokens: int | None = None):

@@ -1,6 +1,6 @@
 """XML character prompts for NewBie: data, builder, parser, tag tidying."""
 from .builder import build_xml
-from .parser import parse_xml
+from .parser import looks_like_xml, parse_xml
 from .schema import (CHARACTER_FIELDS, GENERAL_TAG_FIELDS, Character, GeneralTags,
                      NewBiePrompt, PromptError)
 from .slots import SLOTS_VERSION, dump_slots, parse_slots
@@ -8,6 +8,7 @@ from .tags import tidy_tag, tidy_tags
 
 __all__ = [
     "CHARACTER_FIELDS", "GENERAL_TAG_FIELDS", "Character", "GeneralTags", "NewBiePrompt",
-    "PromptError", "SLOTS_VERSION", "build_xml", "dump_slots", "parse_slots", "parse_xml",
+    "PromptError", "SLOTS_VERSION", "build_xml", "dump_slots", "looks_like_xml", "parse_slots",
+    "parse_xml",
     "tidy_tag", "tidy_tags",
 ]

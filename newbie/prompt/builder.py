@@ -8,34 +8,40 @@
     <general_tags>...</general_tags>
 
     <caption>...</caption>   only when given
+
+Text goes in exactly as typed: the official code builds Gemma's input by plain string
+concatenation and escapes nothing, so `>_<` reaches the model as `>_<`.
 """
 from __future__ import annotations
 
 import logging
 import re
 
-from lxml import etree
-
-from .schema import NewBiePrompt, PromptError, _Block
+from .schema import NewBiePrompt, PromptError, _Block, is_schema_tag
 from .tags import tidy_tags
 
 log = logging.getLogger(__name__)
 
-# Characters XML 1.0 cannot carry at all, even escaped.
-_NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# Control characters: garbage in a prompt (copy-paste debris), dropped with a warning.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+_TAG = re.compile(r"</?([A-Za-z_][A-Za-z0-9_.\-]*)\s*/?>")
 
 
 def _element(tag: str, text: str, where: str) -> str:
+    """`<tag>text</tag>` with the text as typed (the official code escapes nothing), so
+    text may not hold the format's own tags, nor this element's closing tag."""
     if not _NAME.match(tag):
-        raise PromptError(f"{where}: {tag!r} is not a valid XML element name")
-    if _NOT_XML.search(text):
-        log.warning("%s <%s>: dropped control characters XML cannot carry", where, tag)
-        text = _NOT_XML.sub("", text)
-    el = etree.Element(tag)
-    el.text = text
-    # lxml writes <n/> for empty text; the official layout writes <n></n>.
-    return etree.tostring(el, encoding="unicode") if text else f"<{tag}></{tag}>"
+        raise PromptError(f"{where}: {tag!r} is not a valid element name")
+    if _CONTROL.search(text):
+        log.warning("%s <%s>: dropped control characters", where, tag)
+        text = _CONTROL.sub("", text)
+    for found in _TAG.finditer(text):
+        own_close = found.group(1) == tag and found.group(0).startswith("</")
+        if is_schema_tag(found.group(1)) or own_close:
+            raise PromptError(f"{where} <{tag}>: the text holds {found.group(0)!r}, a tag of the "
+                              "prompt format; remove it")
+    return f"<{tag}>{text}</{tag}>"
 
 
 def _block(tag: str, block: _Block, tidy: bool, keep: tuple[str, ...] = ()) -> str | None:

@@ -1,25 +1,30 @@
 """Reads NewBie XML prompts back into NewBiePrompt data.
 
-The parser resolves no entities, loads no DTD and never touches the network;
-DOCTYPE and ENTITY declarations are refused outright. Unknown elements are kept
-as `extra` (lenient, the default) or rejected (strict).
+NewBie's prompts are plain text shaped like XML: the official code hands Gemma
+`system_prompt + caption` as typed, so `>_<`, `<3`, `&` or `\\(` are text, not
+markup. Only the format's own element names (`newbie.prompt.schema.SCHEMA_TAGS` and
+`character_N`) are markup inside an element; between elements, any `<name>` opens an
+element kept as `extra` (lenient, the default) or rejected (strict). Text comes back
+exactly as written, trimmed: no entity is resolved, nothing is loaded or fetched.
+DOCTYPE and ENTITY declarations are refused outright. Positions are line and column.
 """
 from __future__ import annotations
 
 import re
 
-from lxml import etree
+from .schema import (CONTAINER_TAGS, Character, GeneralTags, NewBiePrompt, PromptError, _Block,
+                     is_schema_tag)
 
-from .schema import Character, GeneralTags, NewBiePrompt, PromptError, _Block
-
-_WRAP_OPEN, _WRAP_CLOSE = "<newbie-prompt>", "</newbie-prompt>"
+MAX_PROMPT_CHARS = 1_000_000
 _DECLARATION = re.compile(r"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
-_XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>")
 _CHARACTER = re.compile(r"^character_(\d+)$")
+_OPEN = re.compile(r"<([A-Za-z_][A-Za-z0-9_.\-]*)\s*(/?)>")
+_CLOSE = re.compile(r"</([A-Za-z_][A-Za-z0-9_.\-]*)\s*>")
+# A tag of the format, opening or closing, wherever it appears.
+_ANY_TAG = re.compile(r"</?([A-Za-z_][A-Za-z0-9_.\-]*)\s*/?>")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # The ComfyUI-Newbie-Nodes builder wraps everything in <image>; read through it.
 _WRAPPERS = ("image",)
-_LXML_POSITION = re.compile(r",? line \d+, column \d+\s*$")
-_UNCLOSED = re.compile(r"Opening and ending tag mismatch: (\S+) line (\d+) and newbie-prompt")
 
 
 def _position(text: str, index: int) -> tuple[int, int]:
@@ -27,43 +32,116 @@ def _position(text: str, index: int) -> tuple[int, int]:
     return line, index - (text.rfind("\n", 0, index) + 1) + 1
 
 
-class _Reader:
-    def __init__(self, text: str, strict: bool):
+def looks_like_xml(text: str) -> bool:
+    """Whether `text` uses the XML format: it holds at least one of the format's tags.
+    A tag prompt such as `<3, 1girl, smile` does not."""
+    return any(is_schema_tag(m.group(1)) for m in _ANY_TAG.finditer(text))
+
+
+class _Element:
+    def __init__(self, tag: str, start: int):
+        self.tag, self.start = tag, start
+        self.text = ""
+        self.children: list[_Element] = []
+
+
+class _Scanner:
+    """One pass over the text: containers hold elements, leaves hold raw text."""
+
+    def __init__(self, text: str):
         self.text = text
-        self.lines = text.split("\n")
-        self.strict = strict
 
-    def where(self, el) -> tuple[int, int | None]:
-        """Line and column of an element's start tag (column from the raw line)."""
-        line = el.sourceline or 1
-        raw = self.lines[line - 1] if line <= len(self.lines) else ""
-        col = raw.find(f"<{el.tag}")
-        if line == 1 and raw.startswith(_WRAP_OPEN):
-            col -= len(_WRAP_OPEN)
-        return line, (col + 1 if col >= 0 else None)
+    def error(self, message: str, index: int) -> PromptError:
+        return PromptError(message, *_position(self.text, index))
 
-    def fail(self, message: str, el) -> PromptError:
-        return PromptError(message, *self.where(el))
+    def skip_space(self, i: int) -> int:
+        while i < len(self.text) and self.text[i].isspace():
+            i += 1
+        return i
 
-    def stray_text(self, text: str | None, inside: str):
-        if text and text.strip():
-            snippet = text.strip()[:40]
-            found = self.text.find(snippet)
-            where = _position(self.text, found) if found >= 0 else (None, None)
-            raise PromptError(f"text {snippet!r} outside any element in {inside}", *where)
+    def container(self, element: _Element, i: int) -> int:
+        """Read children until `</tag>` (or the end, for the top level); the index after."""
+        text, top = self.text, element.tag == ""
+        while True:
+            i = self.skip_space(i)
+            if i >= len(text):
+                if top:
+                    return i
+                raise self.error(f"<{element.tag}> opened on line "
+                                 f"{_position(text, element.start)[0]} is never closed", i)
+            if text.startswith("<!--", i):
+                end = text.find("-->", i + 4)
+                if end < 0:
+                    raise self.error("a comment is never closed", i)
+                i = end + 3
+                continue
+            if text.startswith("<?", i):
+                end = text.find("?>", i + 2)
+                if end < 0:
+                    raise self.error("a <? ... ?> declaration is never closed", i)
+                i = end + 2
+                continue
+            close = _CLOSE.match(text, i)
+            if close:
+                if close.group(1) == element.tag:
+                    return close.end()
+                expected = f"</{element.tag}>" if not top else "an opening tag"
+                raise self.error(f"mismatch: </{close.group(1)}> where {expected} was "
+                                 "expected", i)
+            opened = _OPEN.match(text, i)
+            if not opened:
+                snippet = text[i:].split("\n", 1)[0].strip()[:40]
+                inside = "the prompt" if top else f"<{element.tag}>"
+                raise self.error(f"text {snippet!r} outside any element in {inside}", i)
+            child = _Element(opened.group(1), i)
+            element.children.append(child)
+            if opened.group(2):  # <name/>: an empty element
+                i = opened.end()
+            elif child.tag in CONTAINER_TAGS or _CHARACTER.match(child.tag):
+                if not top and element.tag not in _WRAPPERS:
+                    raise self.error(f"<{child.tag}> cannot be inside <{element.tag}>", i)
+                i = self.container(child, opened.end())
+            else:
+                i = self.leaf(child, opened.end())
 
-    def leaf_text(self, el, inside: str) -> str:
-        if len(el):
+    def leaf(self, element: _Element, i: int) -> int:
+        """Raw text until `</tag>`; only the format's own tags are markup in it."""
+        text, start = self.text, i
+        for tag in _ANY_TAG.finditer(text, i):
+            name, closing = tag.group(1), tag.group(0).startswith("</")
+            if closing and name == element.tag:
+                element.text = text[start:tag.start()]
+                return tag.end()
+            if is_schema_tag(name):
+                where = f"</{name}>" if closing else f"<{name}>"
+                raise self.error(f"<{element.tag}> opened on line "
+                                 f"{_position(text, element.start)[0]} is not closed before "
+                                 f"{where}", tag.start())
+        raise self.error(f"<{element.tag}> opened on line {_position(text, element.start)[0]} "
+                         "is never closed", len(text))
+
+
+class _Reader:
+    """Scanned elements -> NewBiePrompt, with the lenient/strict rules."""
+
+    def __init__(self, scanner: _Scanner, strict: bool):
+        self.scanner, self.strict = scanner, strict
+
+    def fail(self, message: str, el: _Element) -> PromptError:
+        return self.scanner.error(message, el.start)
+
+    def leaf_text(self, el: _Element, inside: str) -> str:
+        if el.children:
             raise self.fail(f"<{el.tag}> in {inside} holds elements; expected text", el)
-        return (el.text or "").strip()
+        return el.text.strip()
 
-    def block(self, el, cls: type[_Block]) -> _Block:
-        self.stray_text(el.text, f"<{el.tag}>")
+    def block(self, el: _Element, cls: type[_Block]) -> _Block:
         known = set(cls.known_fields())
         values: dict[str, str] = {}
         extra: dict[str, str] = {}
-        for child in el:
-            self.stray_text(child.tail, f"<{el.tag}>")
+        for child in el.children:
+            if child.children or _CHARACTER.match(child.tag) or child.tag in CONTAINER_TAGS:
+                raise self.fail(f"<{child.tag}> cannot be inside <{el.tag}>", child)
             name, text = child.tag, self.leaf_text(child, f"<{el.tag}>")
             if name not in known and self.strict:
                 raise self.fail(f"unknown element <{name}> in <{el.tag}>; expected one of "
@@ -76,16 +154,14 @@ class _Reader:
             target[name] = text
         return cls(**values, extra=extra)
 
-    def prompt(self, root) -> NewBiePrompt:
+    def prompt(self, root: _Element) -> NewBiePrompt:
         numbered: list[tuple[int, Character]] = []
         general: GeneralTags | None = None
         caption = ""
         extra: dict[str, str] = {}
-        self.stray_text(root.text, "the prompt")
-        children = list(root)
+        children = list(root.children)
         while children:
             el = children.pop(0)
-            self.stray_text(el.tail, "the prompt")
             match = _CHARACTER.match(el.tag)
             if match:
                 numbered.append((int(match.group(1)), self.block(el, Character)))
@@ -97,8 +173,7 @@ class _Reader:
             elif el.tag == "caption":
                 caption = ", ".join(t for t in (caption, self.leaf_text(el, "the prompt")) if t)
             elif el.tag in _WRAPPERS and not self.strict:
-                self.stray_text(el.text, f"<{el.tag}>")
-                children[:0] = list(el)
+                children[:0] = el.children
             elif self.strict:
                 raise self.fail(f"unknown element <{el.tag}>; expected <character_N>, "
                                 "<general_tags> or <caption>", el)
@@ -124,24 +199,18 @@ def parse_xml(text: str, strict: bool = False) -> NewBiePrompt:
     """Parse a NewBie XML prompt; raises PromptError with line and column."""
     if not isinstance(text, str):
         raise PromptError(f"expected XML text, got {type(text).__name__}")
+    if len(text) > MAX_PROMPT_CHARS:
+        raise PromptError(f"the prompt has {len(text)} characters; at most "
+                          f"{MAX_PROMPT_CHARS} are read")
     declared = _DECLARATION.search(text)
     if declared:
         raise PromptError("DOCTYPE and ENTITY declarations are not allowed in a prompt",
                           *_position(text, declared.start()))
-    # Blank out an XML declaration in place so positions stay true.
-    text = _XML_DECL.sub(lambda m: " " * len(m.group(0)), text)
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                             huge_tree=False, remove_comments=True, remove_pis=True)
-    try:
-        root = etree.fromstring(_WRAP_OPEN + text + _WRAP_CLOSE, parser)
-    except etree.XMLSyntaxError as err:
-        line, col = err.position
-        if line == 1:
-            col -= len(_WRAP_OPEN)
-        message = _LXML_POSITION.sub("", str(err.msg))
-        unclosed = _UNCLOSED.match(message)
-        if unclosed:
-            message = f"<{unclosed.group(1)}> opened on line {unclosed.group(2)} is never closed"
-            line, col = _position(text, len(text))
-        raise PromptError(f"malformed XML: {message}", line, max(col, 1)) from None
-    return _Reader(text, strict).prompt(root)
+    control = _CONTROL.search(text)
+    if control:
+        raise PromptError(f"control character U+{ord(control.group(0)):04X} is not allowed "
+                          "in a prompt", *_position(text, control.start()))
+    scanner = _Scanner(text)
+    root = _Element("", 0)
+    scanner.container(root, 0)
+    return _Reader(scanner, strict).prompt(root)

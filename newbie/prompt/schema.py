@@ -5,6 +5,7 @@ and from JSON-able dicts so node widgets can carry it.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -146,3 +147,14 @@ class NewBiePrompt:
 # where the NewBieAI-Lab builder puts them.
 CHARACTER_FIELDS = Character.known_fields()
 GENERAL_TAG_FIELDS = GeneralTags.known_fields()
+
+# The format's own element names: markup wherever they appear. Any other `<...>` inside
+# an element is text (Danbooru tags such as `>_<` or `<3`), as the model saw it.
+CONTAINER_TAGS = frozenset({"general_tags", "image"})
+SCHEMA_TAGS = frozenset({*CHARACTER_FIELDS, *GENERAL_TAG_FIELDS, *CONTAINER_TAGS, "caption",
+                         "extra_tags"})
+_CHARACTER_TAG = re.compile(r"^character_\d+$")
+
+
+def is_schema_tag(name: str) -> bool:
+    return name in SCHEMA_TAGS or bool(_CHARACTER_TAG.match(name))

@@ -65,6 +65,18 @@ def float16_hint(dtype: torch.dtype) -> str:
             if dtype == torch.float16 else "")
 
 
+def guided(cond: torch.Tensor, uncond: torch.Tensor, cfg: float, renorm: float) -> torch.Tensor:
+    """The official CFG rule: uncond + cfg (cond - uncond), and with renorm > 0 each
+    sample's result capped at renorm times the norm of its own cond prediction."""
+    out = uncond + cfg * (cond - uncond)
+    if renorm > 0:
+        dims = tuple(range(1, out.dim()))
+        limit = renorm * torch.linalg.vector_norm(cond, dim=dims, keepdim=True)
+        norm = torch.linalg.vector_norm(out, dim=dims, keepdim=True)
+        out = torch.where(norm >= limit, out * (limit / norm.clamp_min(1e-12)), out)
+    return out
+
+
 class GuidedVelocity:
     """v(x, t) for the solvers: model forwards plus CFG, truncation and renorm."""
 
@@ -106,10 +118,4 @@ class GuidedVelocity:
         if not self.guided_at(t):
             return self._forward(x, t, self.cond)
         v_cond, v_uncond = self._forward(torch.cat([x, x]), t, self.both).chunk(2)
-        v = v_uncond + self.cfg * (v_cond - v_uncond)
-        if self.renorm > 0:
-            dims = tuple(range(1, v.dim()))
-            limit = self.renorm * torch.linalg.vector_norm(v_cond, dim=dims, keepdim=True)
-            norm = torch.linalg.vector_norm(v, dim=dims, keepdim=True)
-            v = torch.where(norm >= limit, v * (limit / norm.clamp_min(1e-12)), v)
-        return v
+        return guided(v_cond, v_uncond, self.cfg, self.renorm)

@@ -81,6 +81,22 @@ try {
   await page.waitForFunction(() => document.querySelector(".newbie-preview")?.textContent.includes("<character_2>"));
   report.steps.preview = await editor.locator(".newbie-preview").textContent();
 
+  // The Gemma token count, with the tokenizer of the workflow's text encoder loader.
+  await page.evaluate(() => {
+    const { app, LiteGraph } = window;
+    const loader = LiteGraph.createNode("NewBieTextEncoderLoader");
+    loader.pos = [900, 120];
+    app.graph.add(loader);
+    loader.widgets.find((w) => w.name === "gemma").value = "gemma_t2i.safetensors";
+    window.__newbieLoader = loader;
+  });
+  await editor.locator("details > summary").click();
+  await editor.locator("details > summary").click();
+  await page.waitForFunction(() => document.querySelector(".newbie-tokens")?.textContent
+    .includes("Gemma tokens;"), null, { timeout: 20000 });
+  report.steps.tokens = await editor.locator(".newbie-tokens").textContent();
+  await page.evaluate(() => window.app.graph.remove(window.__newbieLoader));
+
   // The raw JSON input stays hidden: no visible text box on the page holds the state.
   report.steps.visibleRawState = await page.evaluate(() => {
     const node = window.app.graph.nodes.find((n) => n.type === "NewBieXMLPrompt");

@@ -48,6 +48,7 @@ const CSS = `
   padding: 2px 4px; min-width: 0; font: inherit; }
 .newbie-slots .newbie-error { color: var(--error-text, #ff6b6b); white-space: pre-wrap; }
 .newbie-slots pre { white-space: pre-wrap; margin: 4px 0; color: var(--descrip-text, #aaa); }
+.newbie-slots .newbie-tokens { margin: 4px 0 0; color: var(--descrip-text, #aaa); }
 `;
 
 // -- state ------------------------------------------------------------------------
@@ -138,7 +139,8 @@ class SlotEditor {
     chars.forEach((character, i) => this.root.append(this.renderSlot(character, i, chars.length)));
     this.details = el("details", {}, el("summary", { textContent: "XML preview" }));
     this.preview = el("pre", { className: "newbie-preview" });
-    this.details.append(this.preview);
+    this.tokens = el("div", { className: "newbie-tokens" });
+    this.details.append(this.tokens, this.preview);
     this.details.ontoggle = () => this.renderPreview();
     this.root.append(this.details);
     if (focused) this.root.querySelector(`[data-slot-key="${focused}"]`)?.focus();
@@ -191,16 +193,41 @@ class SlotEditor {
       general_tags: Object.fromEntries(TAG_WIDGETS.map((k) => [k, widgets[k] ?? ""])),
       caption: widgets.caption ?? "",
       tidy_tags: !!widgets.tidy_tags,
+      ...encoderSettings(this.node.graph ?? app.graph),
     };
     try {
       const reply = await api.fetchApi("/newbie/xml_preview", { method: "POST", body: JSON.stringify(body) });
       const data = await reply.json();
       this.preview.textContent = data.xml ?? data.error ?? "";
       this.preview.classList.toggle("newbie-error", !!data.error);
+      this.tokens.textContent = tokenLine(data.gemma_tokens);
     } catch (err) {
       this.preview.textContent = `Preview unavailable: ${err}`;
     }
   }
+}
+
+// What NewBie Text Encode will use, read from the workflow: the Gemma file of the first
+// text encoder loader, the system prompt settings of the first text encode node.
+function encoderSettings(graph) {
+  const nodes = graph?._nodes ?? graph?.nodes ?? [];
+  const value = (type, name) => nodes.find((n) => n.type === type)?.widgets
+    ?.find((w) => w.name === name)?.value;
+  const out = {};
+  const gemma = value("NewBieTextEncoderLoader", "gemma");
+  if (typeof gemma === "string" && gemma) out.gemma = gemma;
+  for (const name of ["system_prompt", "system_prompt_mode", "max_tokens"]) {
+    const v = value("NewBieTextEncode", name);
+    if (v !== undefined && v !== null) out[name] = v;
+  }
+  return out;
+}
+
+function tokenLine(tokens) {
+  if (!tokens) return "Gemma tokens: add Load NewBie Text Encoders to the workflow to count them";
+  if (tokens.error) return tokens.error;
+  const cut = tokens.count > tokens.limit ? ` (cut: ${tokens.count - tokens.limit} dropped)` : "";
+  return `${tokens.count} / ${tokens.limit} Gemma tokens${cut}; system prompt: ${tokens.system_prompt}`;
 }
 
 function hideWidget(widget) {
