@@ -125,6 +125,12 @@ def test_the_preview_counts_gemma_tokens_with_the_real_tokenizer(report, server)
                                "prompt)")
 
 
+def test_the_encode_node_shows_the_system_prompt_and_the_cut(report):
+    info = report["steps"]["encodeInfo"]
+    assert info and info.startswith("system prompt: textual (auto: tags or natural language)")
+    assert "tokens dropped, as in training" in info
+
+
 def test_old_and_shifted_saves_load_by_name(report):
     assert report["steps"]["migratedNames"] == ["old_zoe"]
     assert report["steps"]["shiftedNames"] == ["bob", "alice"]

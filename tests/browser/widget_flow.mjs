@@ -182,6 +182,36 @@ try {
   report.steps.handEditedProperty = await page.evaluate(() => window.app.graph.serialize().nodes
     .find((n) => n.type === "NewBieXMLPrompt").properties?.newbie_character_slots ?? null);
 
+  // NewBie Text Encode says on the node which system prompt it used and how many
+  // Gemma tokens it cut.
+  report.steps.encodeInfo = await page.evaluate(async () => {
+    const { app, LiteGraph } = window;
+    const api = window.comfyAPI.api.api;
+    const loader = LiteGraph.createNode("NewBieTextEncoderLoader");
+    loader.pos = [900, 600];
+    app.graph.add(loader);
+    loader.widgets.find((w) => w.name === "gemma").value = "gemma_t2i.safetensors";
+    loader.widgets.find((w) => w.name === "jina").value = "jina_t2i.safetensors";
+    const encode = LiteGraph.createNode("NewBieTextEncode");
+    encode.pos = [900, 800];
+    app.graph.add(encode);
+    encode.widgets.find((w) => w.name === "text").value = "red eyes, ".repeat(400);
+    loader.connect(0, encode, 0);
+    const show = LiteGraph.createNode("PreviewAny");
+    show.pos = [1300, 800];
+    app.graph.add(show);
+    encode.connect(2, show, 0);
+    const done = new Promise((resolve) => api.addEventListener("executed", (e) => {
+      if (String(e.detail.node) === String(show.id)) resolve(true);
+    }));
+    await app.queuePrompt(0, 1);
+    await Promise.race([done, new Promise((r) => setTimeout(r, 60000))]);
+    await new Promise((r) => setTimeout(r, 500));
+    const text = encode.newbieInfo?.isConnected ? encode.newbieInfo.textContent : null;
+    for (const node of [show, encode, loader]) app.graph.remove(node);
+    return text;
+  });
+
   // Older and shifted saves: a version-0 list in the widget, and a save whose widget
   // positions moved but whose properties hold the state by name.
   const legacy = structuredClone(saved.graph);
