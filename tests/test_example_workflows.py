@@ -37,7 +37,7 @@ def test_example_workflow_runs(comfy, model_set, path):
     assert texts == [OFFICIAL]  # every example shows the official two-character XML
     info = [o["text"][0] for node, o in result.outputs.items()
             if prompt[node]["class_type"] == "NewBieTextEncode"]
-    assert info and info[0].startswith("system prompt: xml (auto: XML prompt); Gemma: ")
+    assert all(i.startswith("system prompt: xml (auto: XML prompt); Gemma: ") for i in info)
     images = [img for o in result.outputs.values() for img in o.get("images", [])]
     if path.stem in EXPECTED_SIZE:
         assert len(images) == 1
