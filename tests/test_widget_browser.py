@@ -19,6 +19,8 @@ HERE = Path(__file__).parent
 HOST = Path(os.environ["NEWBIE_HOST"])
 NEW_FRONTEND = HOST / "frontend" / "comfyui_frontend_package" / "static"
 SCREENSHOT = HERE.parent / "docs" / "widget.png"
+# Typed into the editor: Danbooru text that must reach the XML (and Gemma) as typed.
+APPEARANCE = r"long_hair, <red> & blue, >_<, <3, rem_\(re:zero\)"
 
 
 @pytest.fixture(scope="module", params=["bundled", "current"])
@@ -83,7 +85,7 @@ def test_save_and_api_prompt_carry_the_json(report):
     state = json.loads(saved["apiSlots"])
     assert state["version"] == 1
     assert [c["n"] for c in state["characters"]] == ["bob", "alice"]
-    assert state["characters"][1]["appearance"] == "long_hair, <red> & blue"
+    assert state["characters"][1]["appearance"] == APPEARANCE
     assert "newbie_character_slots" not in saved["properties"]  # one source of truth
     assert saved["apiSlots"] in saved["widgetsValues"]
 
@@ -112,7 +114,8 @@ def test_queued_xml_matches_the_preview(report):
     assert xml == steps["preview"]
     prompt = parse_xml(xml, strict=True)
     assert [c.n for c in prompt.characters] == ["bob", "alice"]
-    assert "<appearance>long_hair, <red> & blue</appearance>" in xml  # as typed, no entities
+    assert f"<appearance>{APPEARANCE}</appearance>" in xml  # as typed, no entities
+    assert prompt.characters[1].appearance == APPEARANCE  # and read back the same
 
 
 def test_the_preview_counts_gemma_tokens_with_the_real_tokenizer(report, server):

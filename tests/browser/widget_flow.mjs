@@ -63,7 +63,7 @@ try {
   await editor.locator('button[data-action="add"]').click();
   await field(0, "n").fill("alice");
   await field(0, "gender").fill("1girl");
-  await field(0, "appearance").fill("long_hair, <red> & blue");
+  await field(0, "appearance").fill(String.raw`long_hair, <red> & blue, >_<, <3, rem_\(re:zero\)`);
   await field(1, "n").fill("bob");
   await field(1, "gender").fill("1boy");
   await field(1, "position").fill("center_right");
