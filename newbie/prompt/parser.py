@@ -59,6 +59,17 @@ class _Scanner:
             i += 1
         return i
 
+    def skip_comment(self, i: int) -> int | None:
+        """The index after a comment or an `<?...?>` declaration starting at i, if any."""
+        for opener, closer, what in (("<!--", "-->", "a comment"),
+                                     ("<?", "?>", "a <? ... ?> declaration")):
+            if self.text.startswith(opener, i):
+                end = self.text.find(closer, i + len(opener))
+                if end < 0:
+                    raise self.error(f"{what} is never closed", i)
+                return end + len(closer)
+        return None
+
     def container(self, element: _Element, i: int) -> int:
         """Read children until `</tag>` (or the end, for the top level); the index after."""
         text, top = self.text, element.tag == ""
@@ -69,17 +80,9 @@ class _Scanner:
                     return i
                 raise self.error(f"<{element.tag}> opened on line "
                                  f"{_position(text, element.start)[0]} is never closed", i)
-            if text.startswith("<!--", i):
-                end = text.find("-->", i + 4)
-                if end < 0:
-                    raise self.error("a comment is never closed", i)
-                i = end + 3
-                continue
-            if text.startswith("<?", i):
-                end = text.find("?>", i + 2)
-                if end < 0:
-                    raise self.error("a <? ... ?> declaration is never closed", i)
-                i = end + 2
+            skipped = self.skip_comment(i)
+            if skipped is not None:
+                i = skipped
                 continue
             close = _CLOSE.match(text, i)
             if close:
