@@ -19,6 +19,7 @@ import torch
 
 from ..newbie.models.finite import first_non_finite
 
+
 class ComfyResident(torch.nn.Module):
     """The module a ModelPatcher manages for a NewBie model. ModelPatcher assigns
     `.device` and bookkeeping attributes, which diffusers' ModelMixin (a read-only

@@ -108,6 +108,7 @@ def test_a_hand_edited_save_keeps_the_edit_over_an_old_copy(report):
     assert report["steps"]["handEditedNames"] == ["erin"]
     assert report["steps"]["handEditedProperty"] is None  # the old copy is dropped
 
+
 def test_queued_xml_matches_the_preview(report):
     steps = report["steps"]
     xml = steps["executedXml"]

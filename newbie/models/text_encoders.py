@@ -43,6 +43,8 @@ def system_prompt_for(prompt: str) -> tuple[str, str]:
 
     kind = "xml" if looks_like_xml(prompt) else "textual"
     return kind, SYSTEM_PROMPTS[kind]
+
+
 GEMMA_MAX_TOKENS = 512
 JINA_MAX_TOKENS = 2048
 GEMMA_PAD_MULTIPLE = 8
