@@ -5,6 +5,7 @@ their memory given back at once when the cache lets go of them.
 or an object whose `.patcher` is one) first; 0.3.75's classic cache drops what the
 current prompt does not use. Either way nothing of ours may keep the weights alive."""
 import gc
+import math
 import weakref
 
 import psutil
@@ -80,15 +81,19 @@ def rss(server) -> int:
 
 def test_evicted_model_memory_comes_back(evicting_server):
     server = evicting_server
+    model_bytes = 4 * sum(math.prod(shape) for shape in official_dit_shapes(WIDE).values())
     unrelated = {"i": {"class_type": "PrimitiveInt", "inputs": {"value": 3}},
                  "show": {"class_type": "PreviewAny", "inputs": {"source": ["i", 0]}}}
+    # The same graph on the tiny model first: one-time allocations (kernels, encoders,
+    # VAE) happen before the baseline, so what follows is the wide model's alone.
+    warm = t2i(seed=10, steps=2, width=64, height=64, dtype="float32")
+    assert server.run(warm).status == "success"
     assert server.run(unrelated).status == "success"
     before = rss(server)
 
-    graph = t2i(seed=11, steps=2, width=64, height=64)
+    graph = t2i(seed=11, steps=2, width=64, height=64, dtype="float32")
     # bf16 file loaded in float32: a real copy in the server's memory, not a file mapping.
     graph["m"]["inputs"].update(model="newbie_wide.safetensors", dtype="float32")
-    graph["s"]["inputs"]["dtype"] = "float32"
     assert server.run(graph).status == "success"
     loaded = rss(server)
 
@@ -96,8 +101,8 @@ def test_evicted_model_memory_comes_back(evicting_server):
     assert server.run(unrelated).status == "success"
     after = rss(server)
 
-    print(f"server RSS: {before / MiB:.0f} MiB idle, {loaded / MiB:.0f} MiB with the model, "
-          f"{after / MiB:.0f} MiB after eviction")
-    assert loaded - before > 400 * MiB  # the float32 weights (about 500 MiB) are in memory
-    assert after - before < 100 * MiB, "the evicted model's weights stayed in memory"
+    print(f"server RSS: {before / MiB:.0f} MiB before, {loaded / MiB:.0f} MiB with the "
+          f"{model_bytes / MiB:.0f} MiB model, {after / MiB:.0f} MiB after eviction")
+    assert loaded - before > 0.8 * model_bytes  # the float32 weights are in memory
+    assert loaded - after > 0.8 * model_bytes, "the evicted model's weights stayed in memory"
     assert "memory leak" not in server.log()
