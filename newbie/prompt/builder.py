@@ -17,15 +17,12 @@ from __future__ import annotations
 import logging
 import re
 
-from .schema import NewBiePrompt, PromptError, _Block, is_schema_tag
+from .schema import CONTROL, TAG, NewBiePrompt, PromptError, _Block, is_schema_tag
 from .tags import tidy_tags
 
 log = logging.getLogger(__name__)
 
-# Control characters: garbage in a prompt (copy-paste debris), dropped with a warning.
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
-_TAG = re.compile(r"</?([A-Za-z_][A-Za-z0-9_.\-]*)\s*/?>")
 
 
 def _element(tag: str, text: str, where: str) -> str:
@@ -33,10 +30,10 @@ def _element(tag: str, text: str, where: str) -> str:
     text may not hold the format's own tags, nor this element's closing tag."""
     if not _NAME.match(tag):
         raise PromptError(f"{where}: {tag!r} is not a valid element name")
-    if _CONTROL.search(text):
+    if CONTROL.search(text):  # copy-paste debris: dropped with a warning
         log.warning("%s <%s>: dropped control characters", where, tag)
-        text = _CONTROL.sub("", text)
-    for found in _TAG.finditer(text):
+        text = CONTROL.sub("", text)
+    for found in TAG.finditer(text):
         own_close = found.group(1) == tag and found.group(0).startswith("</")
         if is_schema_tag(found.group(1)) or own_close:
             raise PromptError(f"{where} <{tag}>: the text holds {found.group(0)!r}, a tag of the "

@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import re
 
-from .schema import (CONTAINER_TAGS, Character, GeneralTags, NewBiePrompt, PromptError, _Block,
-                     is_schema_tag)
+from .schema import (CONTAINER_TAGS, CONTROL, TAG, Character, GeneralTags, NewBiePrompt,
+                     PromptError, _Block, is_schema_tag)
 
 MAX_PROMPT_CHARS = 1_000_000
 _DECLARATION = re.compile(r"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 _CHARACTER = re.compile(r"^character_(\d+)$")
 _OPEN = re.compile(r"<([A-Za-z_][A-Za-z0-9_.\-]*)\s*(/?)>")
 _CLOSE = re.compile(r"</([A-Za-z_][A-Za-z0-9_.\-]*)\s*>")
-# A tag of the format, opening or closing, wherever it appears.
-_ANY_TAG = re.compile(r"</?([A-Za-z_][A-Za-z0-9_.\-]*)\s*/?>")
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # The ComfyUI-Newbie-Nodes builder wraps everything in <image>; read through it.
 _WRAPPERS = ("image",)
 
@@ -35,7 +32,7 @@ def _position(text: str, index: int) -> tuple[int, int]:
 def looks_like_xml(text: str) -> bool:
     """Whether `text` uses the XML format: it holds at least one of the format's tags.
     A tag prompt such as `<3, 1girl, smile` does not."""
-    return any(is_schema_tag(m.group(1)) for m in _ANY_TAG.finditer(text))
+    return any(is_schema_tag(m.group(1)) for m in TAG.finditer(text))
 
 
 class _Element:
@@ -110,7 +107,7 @@ class _Scanner:
     def leaf(self, element: _Element, i: int) -> int:
         """Raw text until `</tag>`; only the format's own tags are markup in it."""
         text, start = self.text, i
-        for tag in _ANY_TAG.finditer(text, i):
+        for tag in TAG.finditer(text, i):
             name, closing = tag.group(1), tag.group(0).startswith("</")
             if closing and name == element.tag:
                 element.text = text[start:tag.start()]
@@ -209,7 +206,7 @@ def parse_xml(text: str, strict: bool = False) -> NewBiePrompt:
     if declared:
         raise PromptError("DOCTYPE and ENTITY declarations are not allowed in a prompt",
                           *_position(text, declared.start()))
-    control = _CONTROL.search(text)
+    control = CONTROL.search(text)
     if control:
         raise PromptError(f"control character U+{ord(control.group(0)):04X} is not allowed "
                           "in a prompt", *_position(text, control.start()))

@@ -154,6 +154,10 @@ CONTAINER_TAGS = frozenset({"general_tags", "image"})
 SCHEMA_TAGS = frozenset({*CHARACTER_FIELDS, *GENERAL_TAG_FIELDS, *CONTAINER_TAGS, "caption",
                          "extra_tags"})
 _CHARACTER_TAG = re.compile(r"^character_\d+$")
+# Any tag-shaped run (opening, closing or empty); markup only when its name is the format's.
+TAG = re.compile(r"</?([A-Za-z_][A-Za-z0-9_.\-]*)\s*/?>")
+# Control characters other than tab, newline and carriage return: never prompt text.
+CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def is_schema_tag(name: str) -> bool:
