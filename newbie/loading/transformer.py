@@ -87,9 +87,11 @@ def official_tensors(ckpt: Checkpoint, dtype: torch.dtype) -> tuple[dict, str]:
     return tensors, "NewBie transformer, official keys" + (" (ComfyUI prefix)" if prefix else "")
 
 
-def load_transformer(path, dtype="auto", device="cpu", attention: str = "auto"
+def load_transformer(path, dtype="auto", device="cpu", attention: str = "auto", build=None
                      ) -> NewBieTransformer:
-    """A NewBieTransformer from a file or an HF/diffusers folder, in `dtype`."""
+    """A NewBieTransformer from a file or an HF/diffusers folder, in `dtype`. `build`
+    (tensors, config, dtype) -> model replaces `NewBieTransformer.from_state_dict`, for
+    a host that builds the model inside its own wrapper."""
     target = resolve_dtype(dtype, device, "transformer")
     ckpt = Checkpoint.open(path, subfolder="transformer")
     tensors, layout = official_tensors(ckpt, target)
@@ -100,7 +102,8 @@ def load_transformer(path, dtype="auto", device="cpu", attention: str = "auto"
                               missing=["clip_text_pooled_proj.0.weight"])
     try:
         config = infer_config({k: tuple(v.shape) for k, v in tensors.items()})
-        model = NewBieTransformer.from_state_dict(tensors, dtype=target, config=config)
+        build = build or NewBieTransformer.from_state_dict
+        model = build(tensors, dtype=target, config=config)
     except ConfigInferenceError as err:
         raise CheckpointError(ckpt.path, f"cannot read the model size ({err}).",
                               layout=layout) from None

@@ -13,8 +13,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .host_weights import HostWeights
-
 
 @dataclass
 class LoraDelta:
@@ -25,21 +23,19 @@ class LoraDelta:
     scale: float
 
 
-class LoraLinear(HostWeights, nn.Module):
+class LoraLinear(nn.Module):
     def __init__(self, base: nn.Linear, deltas: list[LoraDelta]):
         super().__init__()
         self.weight, self.bias = base.weight, base.bias
-        self._init_host_weights()
         self.scales = [d.scale for d in deltas]
         for i, d in enumerate(deltas):
             self.register_buffer(f"lora_down_{i}", d.down.to(base.weight.dtype), persistent=False)
             self.register_buffer(f"lora_up_{i}", d.up.to(base.weight.dtype), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.linear(x, self.cast_weight(x), self.cast_bias(x))
+        y = F.linear(x, self.weight, self.bias)
         for i, scale in enumerate(self.scales):
-            down = self.cast(getattr(self, f"lora_down_{i}"), x)
-            up = self.cast(getattr(self, f"lora_up_{i}"), x)
+            down, up = getattr(self, f"lora_down_{i}"), getattr(self, f"lora_up_{i}")
             y = y + scale * F.linear(F.linear(x, down), up)
         return y
 

@@ -11,8 +11,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .host_weights import HostWeights
-
 
 def _eps(eps: float | None) -> float:
     return torch.finfo(torch.float32).eps if eps is None else eps
@@ -31,22 +29,18 @@ def normalized_float32(x: torch.Tensor, weight: torch.Tensor, eps: float | None,
     return xf.mul_(mean_sq.add_(_eps(eps)).rsqrt_()).mul_(gain)
 
 
-def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float | None,
-             scale: torch.Tensor | None = None) -> torch.Tensor:
-    """RMSNorm of x (weight used as is, not 1 + w), optionally times a broadcastable
-    scale (adaLN's 1 + scale, a tanh gate); returns x's dtype."""
-    return normalized_float32(x, weight, eps, scale).to(x.dtype)
+class RMSNorm(nn.Module):
+    """eps None means float32's machine epsilon (ComfyUI's q/k norm). A host that keeps
+    weights elsewhere (streamed, cast per call) overrides `normalized_float32`."""
 
-
-class RMSNorm(HostWeights, nn.Module):
-    """eps None means float32's machine epsilon (ComfyUI's q/k norm)."""
-
-    def __init__(self, dim: int, eps: float | None):
+    def __init__(self, dim: int, eps: float | None, device=None, dtype=None):
         super().__init__()
         self.eps = eps
-        self.weight = nn.Parameter(torch.ones(dim))
+        self.weight = nn.Parameter(torch.ones(dim, device=device, dtype=dtype))
         self.bias = None
-        self._init_host_weights()
+
+    def normalized_float32(self, x: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+        return normalized_float32(x, self.weight, self.eps, scale)
 
     def forward(self, x: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
-        return rms_norm(x, self.cast_weight(x), self.eps, scale)
+        return self.normalized_float32(x, scale).to(x.dtype)

@@ -16,13 +16,21 @@ from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
 from .attention import attention, rope_angles, rope_float32, rope_rotation
-from .host_weights import Linear
-from .norm import RMSNorm, normalized_float32
+from .norm import RMSNorm
 from .state_dict import check_state_dict
 from .transformer_config import infer_config
 
 FREQ_EMBED_DIM = 256
 FP16_MAX = 65504.0
+
+
+class TorchLayers:
+    """The layer operations the model is built from: `Linear` and `RMSNorm` classes
+    taking (..., device=, dtype=). A host passes its own (weights cast or streamed per
+    call, quantized weights) with the same constructor signatures."""
+
+    Linear = nn.Linear
+    RMSNorm = RMSNorm
 
 
 def clamp_fp16(x: torch.Tensor) -> torch.Tensor:
@@ -34,29 +42,29 @@ def clamp_fp16(x: torch.Tensor) -> torch.Tensor:
 
 
 class TimestepEmbedder(nn.Module):
-    def __init__(self, width: int):
+    def __init__(self, width: int, ops):
         super().__init__()
-        self.mlp = nn.Sequential(Linear(FREQ_EMBED_DIM, width), nn.SiLU(),
-                                 Linear(width, width))
+        self.mlp = nn.Sequential(ops.Linear(FREQ_EMBED_DIM, width), nn.SiLU(),
+                                 ops.Linear(width, width))
 
-    def forward(self, t: torch.Tensor) -> torch.Tensor:
+    def forward(self, t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         half = FREQ_EMBED_DIM // 2
         freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32,
                                                             device=t.device) / half)
         args = t.float()[:, None] * freqs
         features = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)  # cos first
-        return self.mlp(features.to(self.mlp[0].weight.dtype))
+        return self.mlp(features.to(dtype))
 
 
 class Attention(nn.Module):
-    def __init__(self, dim: int, n_heads: int, n_kv_heads: int, eps: float):
+    def __init__(self, dim: int, n_heads: int, n_kv_heads: int, eps: float, ops):
         super().__init__()
         self.n_heads, self.n_kv_heads = n_heads, n_kv_heads
         self.head_dim = dim // n_heads
-        self.qkv = Linear(dim, (n_heads + 2 * n_kv_heads) * self.head_dim, bias=False)
-        self.out = Linear(n_heads * self.head_dim, dim, bias=False)
-        self.q_norm = RMSNorm(self.head_dim, eps)
-        self.k_norm = RMSNorm(self.head_dim, eps)
+        self.qkv = ops.Linear(dim, (n_heads + 2 * n_kv_heads) * self.head_dim, bias=False)
+        self.out = ops.Linear(n_heads * self.head_dim, dim, bias=False)
+        self.q_norm = ops.RMSNorm(self.head_dim, eps)
+        self.k_norm = ops.RMSNorm(self.head_dim, eps)
         self.backend = "auto"
 
     def forward(self, x, rope, key_mask):
@@ -72,16 +80,16 @@ class Attention(nn.Module):
     @staticmethod
     def _norm_rope(norm, x, rope):
         """q/k norm then RoPE in one float32 buffer, rounded once; [B,L,H,D] -> [B,H,L,D]."""
-        rotated = rope_float32(normalized_float32(x, norm.cast_weight(x), norm.eps), rope)
+        rotated = rope_float32(norm.normalized_float32(x), rope)
         return rotated.to(x.dtype).transpose(1, 2)
 
 
 class FeedForward(nn.Module):
-    def __init__(self, dim: int, hidden: int):
+    def __init__(self, dim: int, hidden: int, ops):
         super().__init__()
-        self.w1 = Linear(dim, hidden, bias=False)
-        self.w2 = Linear(hidden, dim, bias=False)
-        self.w3 = Linear(dim, hidden, bias=False)
+        self.w1 = ops.Linear(dim, hidden, bias=False)
+        self.w2 = ops.Linear(hidden, dim, bias=False)
+        self.w3 = ops.Linear(dim, hidden, bias=False)
 
     def forward(self, x):
         gate = self.w1(x)  # a fresh tensor: SiLU and the product can run in place
@@ -91,16 +99,16 @@ class FeedForward(nn.Module):
 class JointTransformerBlock(nn.Module):
     """Sandwich-norm block; modulated blocks scale inputs and tanh-gate outputs."""
 
-    def __init__(self, dim, n_heads, n_kv_heads, ffn_hidden, eps, qk_eps, t_dim, modulation):
+    def __init__(self, dim, n_heads, n_kv_heads, ffn_hidden, eps, qk_eps, t_dim, modulation, ops):
         super().__init__()
-        self.attention = Attention(dim, n_heads, n_kv_heads, qk_eps)
-        self.feed_forward = FeedForward(dim, ffn_hidden)
-        self.attention_norm1 = RMSNorm(dim, eps)
-        self.attention_norm2 = RMSNorm(dim, eps)
-        self.ffn_norm1 = RMSNorm(dim, eps)
-        self.ffn_norm2 = RMSNorm(dim, eps)
+        self.attention = Attention(dim, n_heads, n_kv_heads, qk_eps, ops)
+        self.feed_forward = FeedForward(dim, ffn_hidden, ops)
+        self.attention_norm1 = ops.RMSNorm(dim, eps)
+        self.attention_norm2 = ops.RMSNorm(dim, eps)
+        self.ffn_norm1 = ops.RMSNorm(dim, eps)
+        self.ffn_norm2 = ops.RMSNorm(dim, eps)
         if modulation:
-            self.adaLN_modulation = nn.Sequential(nn.SiLU(), Linear(t_dim, 4 * dim))
+            self.adaLN_modulation = nn.Sequential(nn.SiLU(), ops.Linear(t_dim, 4 * dim))
 
     def forward(self, x, rope, key_mask, adaln=None):
         if adaln is None:
@@ -117,11 +125,11 @@ class JointTransformerBlock(nn.Module):
 
 
 class FinalLayer(nn.Module):
-    def __init__(self, dim: int, out_dim: int, t_dim: int):
+    def __init__(self, dim: int, out_dim: int, t_dim: int, ops):
         super().__init__()
         self.norm_final = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
-        self.linear = Linear(dim, out_dim)
-        self.adaLN_modulation = nn.Sequential(nn.SiLU(), Linear(t_dim, dim))
+        self.linear = ops.Linear(dim, out_dim)
+        self.adaLN_modulation = nn.Sequential(nn.SiLU(), ops.Linear(t_dim, dim))
 
     def forward(self, x, adaln):
         scale = self.adaLN_modulation(adaln).unsqueeze(1)
@@ -137,6 +145,7 @@ class NewBieTransformer(ModelMixin, ConfigMixin):
     """NextDiT_3B_GQA_patch2_Adaln_Refiner_WHIT_CLIP; defaults are the released model."""
 
     _supports_gradient_checkpointing = False
+    ignore_for_config = ["operations"]
 
     @register_to_config
     def __init__(self, patch_size: int = 2, in_channels: int = 16, dim: int = 2304,
@@ -145,8 +154,10 @@ class NewBieTransformer(ModelMixin, ConfigMixin):
                  ffn_dim_multiplier: float | None = None, ffn_hidden: int | None = None,
                  norm_eps: float = 1e-5, qk_norm_eps: float | None = 1e-5, cap_feat_dim: int = 2560,
                  clip_text_dim: int | None = 1024, axes_dims: tuple = (32, 32, 32),
-                 axes_lens: tuple = (1024, 512, 512), rope_theta: float = 10000.0):
+                 axes_lens: tuple = (1024, 512, 512), rope_theta: float = 10000.0,
+                 operations=None):
         super().__init__()
+        ops = operations or TorchLayers
         if dim % n_heads or n_heads % n_kv_heads or sum(axes_dims) != dim // n_heads \
                 or any(d % 2 for d in axes_dims):
             raise ValueError(f"inconsistent NewBie config: dim {dim}, heads {n_heads}/"
@@ -154,43 +165,48 @@ class NewBieTransformer(ModelMixin, ConfigMixin):
         t_dim = min(dim, 1024)
         hidden = ffn_hidden or ffn_hidden_dim(dim, multiple_of, ffn_dim_multiplier)
         patch_dim = patch_size * patch_size * in_channels
-        self.x_embedder = Linear(patch_dim, dim)
-        self.t_embedder = TimestepEmbedder(t_dim)
-        self.cap_embedder = nn.Sequential(RMSNorm(cap_feat_dim, norm_eps),
-                                          Linear(cap_feat_dim, dim))
+        self.x_embedder = ops.Linear(patch_dim, dim)
+        self.t_embedder = TimestepEmbedder(t_dim, ops)
+        self.cap_embedder = nn.Sequential(ops.RMSNorm(cap_feat_dim, norm_eps),
+                                          ops.Linear(cap_feat_dim, dim))
         if clip_text_dim:
-            self.clip_text_pooled_proj = nn.Sequential(RMSNorm(clip_text_dim, norm_eps),
-                                                       Linear(clip_text_dim, clip_text_dim))
+            self.clip_text_pooled_proj = nn.Sequential(ops.RMSNorm(clip_text_dim, norm_eps),
+                                                       ops.Linear(clip_text_dim, clip_text_dim))
             self.time_text_embed = nn.Sequential(nn.SiLU(),
-                                                 Linear(t_dim + clip_text_dim, t_dim))
+                                                 ops.Linear(t_dim + clip_text_dim, t_dim))
 
         def blocks(n, modulation):
             return nn.ModuleList(JointTransformerBlock(dim, n_heads, n_kv_heads, hidden, norm_eps,
-                                                       qk_norm_eps, t_dim, modulation)
+                                                       qk_norm_eps, t_dim, modulation, ops)
                                  for _ in range(n))
 
         self.noise_refiner = blocks(n_refiner_layers, True)
         self.context_refiner = blocks(n_refiner_layers, False)
         self.layers = blocks(n_layers, True)
-        self.norm_final = RMSNorm(dim, norm_eps)  # in the official module; never used
-        self.final_layer = FinalLayer(dim, patch_dim, t_dim)
+        self.norm_final = ops.RMSNorm(dim, norm_eps)  # in the official module; never used
+        self.final_layer = FinalLayer(dim, patch_dim, t_dim, ops)
 
     @classmethod
     def from_state_dict(cls, state_dict: dict, dtype: torch.dtype | None = None,
-                        config: dict | None = None) -> "NewBieTransformer":
+                        config: dict | None = None, operations=None) -> "NewBieTransformer":
         """Build from official-key tensors without a float32 detour: meta init, then the
         given tensors (cast only when their dtype differs) become the parameters."""
         config = config or infer_config({k: tuple(v.shape) for k, v in state_dict.items()})
         with torch.device("meta"):
-            model = cls(**config)
+            model = cls(**config, operations=operations)
+        return model.assign_weights(state_dict, dtype)
+
+    def assign_weights(self, state_dict: dict, dtype: torch.dtype | None = None):
+        """Make official-key tensors (cast only when their dtype differs) this model's
+        parameters, after checking names and shapes; returns the model, in eval mode."""
         tensors = {k: v.to(dtype) if dtype is not None and v.is_floating_point()
                    and v.dtype != dtype else v for k, v in state_dict.items()}
         if "norm_final.weight" not in tensors:  # ComfyUI's files drop the unused norm
-            tensors["norm_final.weight"] = torch.ones(model.config.dim,
+            tensors["norm_final.weight"] = torch.ones(self.config.dim,
                                                       dtype=dtype or torch.float32)
-        check_state_dict(model.state_dict(), tensors)
-        model.load_state_dict(tensors, strict=True, assign=True)
-        return model.eval().requires_grad_(False)
+        check_state_dict(self.state_dict(), tensors)
+        self.load_state_dict(tensors, strict=True, assign=True)
+        return self.eval().requires_grad_(False)
 
     # -- options ---------------------------------------------------------------
     def set_attention_backend(self, backend: str):
@@ -208,19 +224,25 @@ class NewBieTransformer(ModelMixin, ConfigMixin):
                                          self.config.rope_theta))
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, cap_feats: torch.Tensor,
-                cap_mask: torch.Tensor | None = None,
-                clip_pooled: torch.Tensor | None = None) -> torch.Tensor:
-        """Velocity (data - noise) for latents x [B,C,H,W] at times t [B] in [0, 1]."""
+                cap_mask: torch.Tensor | None = None, clip_pooled: torch.Tensor | None = None,
+                dtype: torch.dtype | None = None,
+                transformer_options: dict | None = None) -> torch.Tensor:
+        """Velocity (data - noise) for latents x [B,C,H,W] at times t [B] in [0, 1].
+
+        dtype: compute dtype (default: the weights'). transformer_options: the host's
+        per-call options; the main blocks record `block_index` / `total_blocks` there
+        and a callable at patches_replace["dit"][("double_block", i)] replaces block i
+        (args {"img", "vec", "pe", "attn_mask"}, {"original_block": fn(args)} -> {"img"})."""
         b, c, h, w = x.shape
         p = self.config.patch_size
         if h % p or w % p:
             raise ValueError(f"latent height and width must be multiples of {p}, got {h}x{w}")
-        dtype, device = self.x_embedder.weight.dtype, x.device
+        dtype, device = dtype or self.x_embedder.weight.dtype, x.device
         t = torch.as_tensor(t, device=device).reshape(-1).expand(b)
         if cap_mask is None:
             cap_mask = torch.ones(cap_feats.shape[:2], dtype=torch.bool, device=device)
 
-        adaln = self.t_embedder(t)
+        adaln = self.t_embedder(t, dtype)
         if clip_pooled is not None and self.config.clip_text_dim:
             clip = self.clip_text_pooled_proj(clip_pooled.to(dtype))
             adaln = self.time_text_embed(torch.cat([adaln, clip], dim=-1))
@@ -269,12 +291,28 @@ class NewBieTransformer(ModelMixin, ConfigMixin):
         key_mask = None if all_same else (
             torch.arange(length, device=device)[None] < (cap_len + n_img)[:, None])
         rope = self._rope(positions)
-        for block in self.layers:
-            joint = block(joint, rope, key_mask, adaln)
+        joint = self._main_blocks(joint, rope, key_mask, adaln, transformer_options)
 
         out = self.final_layer(joint[batch, img_slots], adaln)
         out = out.view(b, hp, wp, p, p, c).permute(0, 5, 1, 3, 2, 4).reshape(b, c, h, w)
         return out
+
+    def _main_blocks(self, joint, rope, key_mask, adaln, options: dict | None):
+        options = {} if options is None else options
+        replace = options.get("patches_replace", {}).get("dit", {})
+        options["total_blocks"], options["block_type"] = len(self.layers), "double"
+        for i, block in enumerate(self.layers):
+            options["block_index"] = i
+            if ("double_block", i) not in replace:
+                joint = block(joint, rope, key_mask, adaln)
+                continue
+
+            def original(args, block=block):
+                return {"img": block(args["img"], args["pe"], args["attn_mask"], args["vec"])}
+            args = {"img": joint, "vec": adaln, "pe": rope, "attn_mask": key_mask,
+                    "transformer_options": options}
+            joint = replace[("double_block", i)](args, {"original_block": original})["img"]
+        return joint
 
 
 def clone(model: NewBieTransformer, dtype: torch.dtype | None = None,
