@@ -82,13 +82,14 @@ def _qkv_part(raw: str, modules: dict[str, str]) -> tuple[str, str] | None:
     return None
 
 
-def _fuse_qkv(model: NewBieTransformer, parts: dict[str, LoraDelta]) -> LoraDelta:
+def _fuse_qkv(model: nn.Module, parts: dict[str, LoraDelta]) -> LoraDelta:
     """One delta on the fused qkv rows [q; k; v] from separate q/k/v adapters: the
     downs stacked, the ups on a block diagonal (scales folded in), so
     B @ A = [s_q B_q A_q; s_k B_k A_k; s_v B_v A_v] exactly; a missing part is zero."""
-    head_dim = model.config.dim // model.config.n_heads
-    rows = {"q": model.config.n_heads * head_dim, "k": model.config.n_kv_heads * head_dim,
-            "v": model.config.n_kv_heads * head_dim}
+    attention = model.layers[0].attention  # same layout in every block
+    q_rows = attention.out.in_features
+    kv_rows = (attention.qkv.out_features - q_rows) // 2
+    rows = {"q": q_rows, "k": kv_rows, "v": kv_rows}
     present = [p for p in "qkv" if p in parts]
     down = torch.cat([parts[p].down for p in present])
     up = torch.zeros(sum(rows.values()), down.shape[0])
@@ -151,8 +152,9 @@ def _finite(ckpt: Checkpoint, key: str, tensor: torch.Tensor, layout: str) -> to
     return tensor
 
 
-def read_lora(model: NewBieTransformer, path, strength: float = 1.0) -> dict[str, LoraDelta]:
-    """Module name -> delta for every adapter pair of the file that fits the model."""
+def read_lora(model: nn.Module, path, strength: float = 1.0) -> dict[str, LoraDelta]:
+    """Module name -> delta for every adapter pair of the file that fits the model (a
+    NewBieTransformer, or any module with the official NextDiT names)."""
     path = Path(path)
     file, config = _files(path)
     ckpt = Checkpoint.open(file)

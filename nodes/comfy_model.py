@@ -27,11 +27,15 @@ from ..newbie.loading import load_transformer
 
 def comfy_layers(operations):
     """The library's layer set over ComfyUI operations: their Linear, and an RMSNorm
-    (the library's fused one) that casts its weight the way their layers do."""
-    cast_by_default = getattr(operations.Linear, "comfy_cast_weights", False)
+    (the library's fused one) that casts its weight the way their layers do. Weights
+    are always cast to the input's dtype (a no-op when they match), so the compute dtype
+    can change per run (`compute_in`) without rebuilding the model."""
+
+    class Linear(operations.Linear):
+        comfy_cast_weights = True
 
     class ComfyRMSNorm(RMSNorm, comfy.ops.CastWeightBiasOp):
-        comfy_cast_weights = cast_by_default
+        comfy_cast_weights = True
 
         def normalized_float32(self, x, scale=None):
             if not (self.comfy_cast_weights or self.weight_function or self.bias_function):
@@ -43,8 +47,9 @@ def comfy_layers(operations):
                 comfy.ops.uncast_bias_weight(self, weight, None, stream)
 
     class Layers:
-        Linear = operations.Linear
-        RMSNorm = ComfyRMSNorm
+        pass
+
+    Layers.Linear, Layers.RMSNorm = Linear, ComfyRMSNorm
 
     return Layers
 
@@ -125,6 +130,35 @@ class NewBieModel(comfy.model_base.BaseModel):
         if pooled is not None:
             out["clip_text_pooled"] = comfy.conds.CONDRegular(pooled)
         return out
+
+
+def compute_dtype(model) -> torch.dtype:
+    """The dtype a MODEL computes in (its manual cast, else its weights')."""
+    return model.model.manual_cast_dtype or model.model_dtype()
+
+
+def compute_in(model, dtype: torch.dtype):
+    """A clone of the MODEL that computes in `dtype`, weights cast layer by layer (no
+    copy); the MODEL itself when it already does. A wrapper sets the dtype for each call
+    only, so clones in different dtypes never disturb each other."""
+    if compute_dtype(model) == dtype:
+        return model
+    patched = model.clone()
+    if not isinstance(patched.model, NewBieModel):  # core's layers cast only when told to
+        patched.force_cast_weights = True
+
+    def in_dtype(executor, *args, **kwargs):
+        base = executor.class_obj
+        saved, base.manual_cast_dtype = base.manual_cast_dtype, dtype
+        try:
+            return executor(*args, **kwargs)
+        finally:
+            base.manual_cast_dtype = saved
+
+    patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.APPLY_MODEL,
+                                 "newbie_compute_dtype", in_dtype)
+    patched.newbie_compute_dtype = dtype
+    return patched
 
 
 class NewBieConfig(comfy.supported_models_base.BASE):

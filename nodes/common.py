@@ -10,7 +10,6 @@ CATEGORY = "NewBie"
 
 # A list of plain character dicts, so it stays JSON-able across the graph.
 CharacterList = io.Custom("NEWBIE_CHARACTER")
-NewBieModel = io.Custom("NEWBIE_MODEL")
 NewBieTextEncoders = io.Custom("NEWBIE_TEXT_ENCODERS")
 NewBieVAE = io.Custom("NEWBIE_VAE")
 

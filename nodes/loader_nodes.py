@@ -4,11 +4,10 @@ from __future__ import annotations
 import torch
 from comfy_api.latest import io
 
-from ..newbie.loading import load_text_encoders, load_transformer, load_vae, resolve_dtype
+from ..newbie.loading import load_text_encoders, load_vae, resolve_dtype
 from ..newbie.models.attention import ATTENTION_BACKENDS
 from .input_checks import checked_inputs
-from .common import (CATEGORY, NewBieModel, NewBieTextEncoders, NewBieVAE, dtype_input,
-                     out_of_memory)
+from .common import CATEGORY, NewBieTextEncoders, NewBieVAE, dtype_input, out_of_memory
 from .memory import Resident
 from .model_files import model_combo, resolve_model
 
@@ -26,9 +25,10 @@ class NewBieModelLoader(io.ComfyNode):
             node_id="NewBieModelLoader",
             display_name="Load NewBie Model",
             category=CATEGORY,
-            description="Loads the NewBie-image-Exp0.1 transformer from models/diffusion_models: "
-                        "the official HF folder, its transformer file, ComfyUI's single file, or "
-                        "the diffusers-port layout.",
+            description="Loads the NewBie-image-Exp0.1 transformer from models/diffusion_models "
+                        "(the official HF folder, its transformer file, ComfyUI's single file, or "
+                        "the diffusers-port layout) as a standard MODEL: core KSampler, model "
+                        "patches and LoRA loaders take it.",
             inputs=[
                 model_combo("model", "diffusion_models",
                              "A .safetensors file or a folder (ending in /) in "
@@ -38,17 +38,18 @@ class NewBieModelLoader(io.ComfyNode):
                                tooltip="auto: flash-attn when installed and on CUDA, else torch "
                                        "SDPA."),
             ],
-            outputs=[NewBieModel.Output(display_name="model")],
+            outputs=[io.Model.Output(display_name="model")],
         )
 
     @classmethod
     @checked_inputs
     def execute(cls, model: str, dtype: str, attention: str) -> io.NodeOutput:
+        from .comfy_model import load_model
+
         target = resolve_dtype(dtype, _compute_device(), "transformer")
-        # Weights stay memory-mapped on the CPU until the sampler needs them.
-        path = resolve_model("diffusion_models", model)
-        return io.NodeOutput(Resident(load_transformer(path, dtype=target, attention=attention),
-                                      sources={"": path}))
+        # Weights stay memory-mapped on the CPU until ComfyUI loads the model to sample.
+        return io.NodeOutput(load_model(resolve_model("diffusion_models", model), target,
+                                        attention))
 
 
 class NewBieTextEncoderLoader(io.ComfyNode):
