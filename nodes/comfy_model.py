@@ -8,6 +8,8 @@ library's are t = 1 - sigma and the velocity data - noise.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 
@@ -187,6 +189,7 @@ def load_model(path, dtype: torch.dtype, attention: str = "auto"):
         return built["model"].diffusion_model.assign_weights(tensors, dtype)
 
     load_transformer(path, dtype=dtype, attention=attention, build=build)
+    built["model"].newbie_source = Path(path)  # names the file if its weights prove damaged
     patcher = getattr(comfy.model_patcher, "CoreModelPatcher", comfy.model_patcher.ModelPatcher)
     return patcher(built["model"], load_device=load_device,
                    offload_device=mm.unet_offload_device())

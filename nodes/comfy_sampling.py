@@ -67,7 +67,7 @@ class NewBieGuider(comfy.samplers.CFGGuider):
         t = 1.0 - float(timestep.flatten()[0])
         cfg = self.cfg if self.cfg_trunc >= 1.0 or t < self.cfg_trunc else 1.0
         options = model_options
-        if "sampler_cfg_function" not in model_options:
+        if cfg != 1.0 and "sampler_cfg_function" not in model_options:  # cond alone: no renorm
             options = {**model_options, "sampler_cfg_function": self._official}
         out = comfy.samplers.sampling_function(self.inner_model, x, timestep,
                                                self.conds.get("negative"),

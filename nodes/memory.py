@@ -51,6 +51,19 @@ def _first_tensor(module: torch.nn.Module) -> torch.Tensor:
     return next(iter([*module.parameters(), *module.buffers()]))
 
 
+def damaged_weights(module: torch.nn.Module, sources: dict[str, Path]) -> str | None:
+    """What holds NaN/Inf among a module's weights (file and tensor), or None. `sources`
+    maps parameter-name prefixes to the files they came from. Slow: reads every weight."""
+    name = first_non_finite(module)
+    if name is None:
+        return None
+    prefix = max((p for p in sources if name.startswith(p)), key=len, default=None)
+    where = f"the weights of {sources[prefix].name}" if prefix is not None else \
+        "the model's weights"
+    return (f"{where} hold NaN or infinite values (first: {name}); the file is damaged: "
+            "download it again")
+
+
 class Resident:
     """A NewBie model as ComfyUI sees it: what our loaders output. Like core's CLIP and
     VAE objects it carries its `ModelPatcher` as `.patcher`, so ComfyUI's output cache
@@ -78,14 +91,7 @@ class Resident:
     def damaged_weights(self) -> str | None:
         """What holds NaN/Inf among the weights (file and tensor), or None. Slow: reads
         every weight; for explaining a non-finite output."""
-        name = first_non_finite(self.model)
-        if name is None:
-            return None
-        prefix = max((p for p in self.sources if name.startswith(p)), key=len, default=None)
-        where = f"the weights of {self.sources[prefix].name}" if prefix is not None else \
-            "the model's weights"
-        return (f"{where} hold NaN or infinite values (first: {name}); the file is damaged: "
-                "download it again")
+        return damaged_weights(self.model, self.sources)
 
     @property
     def model(self) -> torch.nn.Module:

@@ -3,6 +3,7 @@ own machinery with the official CFG; progress, previews, cancel as core samplers
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import torch
 from comfy_api.latest import io
@@ -14,6 +15,7 @@ from .comfy_sampling import (NewBieGuider, check_conditioning, newbie_diffusion_
                              newbie_sampler)
 from .common import CATEGORY, out_of_memory
 from .input_checks import checked_inputs
+from .memory import damaged_weights
 
 log = logging.getLogger(__name__)
 COMPUTE_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
@@ -146,6 +148,10 @@ class NewBieSampler(io.ComfyNode):
             try:
                 result = run(first)
             except NonFiniteError as err:
+                damaged = damaged_weights(diffusion, {"": getattr(model.model, "newbie_source",
+                                                                   Path("the model file"))})
+                if damaged:
+                    raise NonFiniteError(f"{node}: {damaged}") from None
                 if dtype != AUTO or first == torch.float32:
                     raise NonFiniteError(f"{node}: {err}{_advice(first)}") from None
                 log.warning("%s: %s; retrying once in float32", node, err)

@@ -154,52 +154,62 @@ def test_the_real_modules_accept_a_patcher(card, tmp_path):
         patcher.detach()
 
 
-def _partially_loaded(memory, ModelPatcher, model, device, share=3):
-    patcher = ModelPatcher(memory.ComfyResident(model), load_device=device,
-                           offload_device=torch.device("cpu"))
-    patcher.load(device, lowvram_model_memory=patcher.model_size() // share)
-    streamed = [m for m in model.modules() if getattr(m, "comfy_cast_weights", False)]
-    return patcher, streamed
-
-
-def test_a_partial_load_gives_the_same_output(card):
-    """ComfyUI's partial load (what --lowvram and small cards get) flags layers to
-    stream their weights; the transformer's output does not change by a bit."""
-    from tiny_models import official_dit
-
-    from newbie.models import NewBieTransformer
-
-    memory, _, ModelPatcher, _, _ = card
-    model = NewBieTransformer.from_state_dict(official_dit())
-    gen = torch.Generator().manual_seed(0)
-    args = (torch.randn(2, 16, 8, 8, generator=gen), torch.rand(2, generator=gen),
-            torch.randn(2, 5, model.config.cap_feat_dim, generator=gen), None,
-            torch.randn(2, model.config.clip_text_dim, generator=gen))
-    with torch.no_grad():
-        expected = model(*args)
-        assert memory.streams_every_weight(model)
-        _, streamed = _partially_loaded(memory, ModelPatcher, model, torch.device("cpu"))
-        assert 0 < len(streamed) < sum(1 for _ in model.modules())
-        torch.testing.assert_close(model(*args), expected, rtol=0, atol=0)
-
-
-def test_a_partially_loaded_transformer_runs_across_two_devices(card, tmp_path):
-    """The meta device stands in for the card: ComfyUI moves what fits there and leaves
-    the rest on the CPU. Every layer, LoRA'd ones included, must bring its weights to
-    the input's device, or the forward fails with a device mismatch."""
+@pytest.fixture()
+def model_file(tmp_path):
     from tiny_lora import lora_pairs, write_peft
-    from tiny_models import official_dit
+    from tiny_models import official_dit, write_safetensors
 
-    from newbie.lora import apply_lora
+    return (write_safetensors(tmp_path / "dit.safetensors", official_dit()),
+            write_peft(tmp_path / "lora", lora_pairs(), alpha=4.0))
+
+
+def _partially_loaded(patcher, device, share=3):
+    patcher.load(device, lowvram_model_memory=patcher.model_size() // share)
+    diffusion = patcher.model.diffusion_model
+    streamed = [m for m in diffusion.modules() if hasattr(m, "prev_comfy_cast_weights")]
+    return diffusion, streamed
+
+
+def _inputs(config):
+    gen = torch.Generator().manual_seed(0)
+    return (torch.randn(2, 16, 8, 8, generator=gen), torch.rand(2, generator=gen),
+            torch.randn(2, 5, config.cap_feat_dim, generator=gen), None,
+            torch.randn(2, config.clip_text_dim, generator=gen))
+
+
+def test_a_partial_load_gives_the_same_output(card, model_file):
+    """ComfyUI's partial load (what --lowvram and small cards get) leaves layers on the
+    CPU to stream their weights; the transformer's output does not change by a bit."""
     from newbie.models import NewBieTransformer
+    from newbie_pack.nodes.comfy_model import load_model
 
-    memory, _, ModelPatcher, _, _ = card
-    base = NewBieTransformer.from_state_dict(official_dit())
-    model = apply_lora(base, write_peft(tmp_path / "lora", lora_pairs(), alpha=4.0))
+    memory = card[0]
+    patcher = load_model(model_file[0], torch.float32)
+    diffusion = patcher.model.diffusion_model
+    args = _inputs(diffusion.config)
+    with torch.no_grad():
+        expected = NewBieTransformer.forward(diffusion, *args)
+        assert memory.streams_every_weight(diffusion)
+        _, streamed = _partially_loaded(patcher, torch.device("cpu"))
+        assert 0 < len(streamed) < sum(1 for _ in diffusion.modules())
+        torch.testing.assert_close(NewBieTransformer.forward(diffusion, *args), expected,
+                                   rtol=0, atol=0)
+
+
+def test_a_partially_loaded_transformer_runs_across_two_devices(card, model_file):
+    """The meta device stands in for the card: ComfyUI moves what fits there and leaves
+    the rest on the CPU. Every layer, LoRA-patched ones included, must bring its weights
+    to the input's device, or the forward fails with a device mismatch."""
+    from newbie_pack.nodes.comfy_model import load_model
+    from newbie_pack.nodes.lora_nodes import lora_patches
+
+    patcher = load_model(model_file[0], torch.float32)
+    patcher.add_patches(lora_patches(patcher.model.diffusion_model, model_file[1]), 1.0)
     meta = torch.device("meta")
-    _, streamed = _partially_loaded(memory, ModelPatcher, model, meta)
+    model, streamed = _partially_loaded(patcher, meta)
     devices = {p.device.type for p in model.parameters()}
     assert streamed and devices == {"cpu", "meta"}
+    assert any(m.weight_function for m in streamed)  # LoRA patches applied while streaming
     with torch.no_grad():  # every parameter-holding part, on inputs living on the "card"
         run_every_part(model, meta)
 
@@ -213,7 +223,7 @@ def run_every_part(model, device):
     t_dim = min(config.dim, 1024)
     x = torch.randn(2, n, config.dim, device=device)
     rope = rope_rotation(torch.zeros(2, n, config.dim // config.n_heads // 2, device=device))
-    adaln = model.t_embedder(torch.rand(2, device=device))
+    adaln = model.t_embedder(torch.rand(2, device=device), torch.float32)
     pooled = model.clip_text_pooled_proj(torch.randn(2, config.clip_text_dim, device=device))
     adaln = model.time_text_embed(torch.cat([adaln, pooled], dim=-1))
     model.x_embedder(torch.randn(2, n, 4 * config.in_channels, device=device))
@@ -237,11 +247,13 @@ def test_encoders_and_vae_are_loaded_whole(card, tmp_path):
         load_vae(write_bfl_vae(tmp_path / "ae.safetensors", diffusers_vae())))
 
 
-def test_our_patcher_stays_the_plain_one_under_dynamic_vram(card, monkeypatch):
+def test_encoder_and_vae_patchers_stay_the_plain_one_under_dynamic_vram(card, monkeypatch):
     """With dynamic VRAM on (a CUDA card with comfy-aimdo), 0.33's main.py makes
-    `CoreModelPatcher` the dynamic patcher for core loaders. Ours keep ComfyUI's plain
-    ModelPatcher: the dynamic one needs comfy.ops layers that read aimdo's VBAR, which
-    the pack's layers do not (docs/comfyui-hosts.md)."""
+    `CoreModelPatcher` the dynamic patcher for core loaders. The text encoders and the
+    VAE keep ComfyUI's plain ModelPatcher: the dynamic one needs comfy.ops layers that
+    read aimdo's VBAR, which their transformers/diffusers layers are not
+    (docs/comfyui-hosts.md). The transformer is built from comfy.ops and gets
+    CoreModelPatcher like core models."""
     import comfy.model_patcher as mp
 
     memory, mm, _, model, _ = card
