@@ -44,3 +44,21 @@ def test_example_workflow_runs(comfy, model_set, path):
         image = Image.open(io.BytesIO(comfy.view(images[0])))
         assert image.size == EXPECTED_SIZE[path.stem]
         assert np.asarray(image).std() > 0.5
+
+
+def test_a_workflow_saved_before_the_standard_model_still_runs(comfy, model_set):
+    """Saved when Load NewBie Model gave NEWBIE_MODEL (the link still says so): links are
+    kept by slot, so it converts and runs with the MODEL socket; made small here."""
+    workflow = json.loads((REPO / "tests" / "data" / "workflow_before_standard_model.json")
+                          .read_text())
+    assert "NEWBIE_MODEL" in json.dumps(workflow["links"])
+    for node in workflow["nodes"]:
+        if node["type"] == "NewBieEmptyLatent":
+            node["widgets_values"] = ["custom", 128, 96, 1]
+        if node["type"] == "NewBieSampler":
+            node["widgets_values"][2] = 2  # steps
+    prompt = ui_to_api(workflow, comfy.get_json("/object_info"))
+    result = comfy.run(prompt, timeout=900)
+    assert result.status == "success", result.error
+    images = [img for o in result.outputs.values() for img in o.get("images", [])]
+    assert Image.open(io.BytesIO(comfy.view(images[0]))).size == (128, 96)
