@@ -1,14 +1,11 @@
-"""Where NewBie's models live, through ComfyUI's own model manager.
+"""Where the text encoders and the VAE live, through ComfyUI's own model manager.
 
-Each model (transformer, text encoders, VAE) gets a `ModelPatcher` and is put on
-the compute device with `load_models_gpu`, like core models. So ComfyUI frees
-room for it by unloading whatever was used longest ago (its own models or ours:
-on a 16 GB card the text encoders leave before the transformer arrives), and
-can unload ours when another model needs the memory. The transformer's layers
-follow ComfyUI's cast-on-the-fly protocol (newbie/models/host_weights.py), so on
-a card too small for it ComfyUI loads what fits and streams the rest (as
---lowvram does for core models). The text encoders and the VAE are plain
-transformers/diffusers layers and are loaded whole.
+Each gets a `ModelPatcher` and is put on the compute device with
+`load_models_gpu`, like core models. So ComfyUI frees room for it by unloading
+whatever was used longest ago (its own models or ours: on a 16 GB card the text
+encoders leave before the transformer arrives), and can unload ours when another
+model needs the memory. Their transformers/diffusers layers are loaded whole. (The
+transformer is a standard MODEL: nodes/comfy_model.py.)
 """
 from __future__ import annotations
 

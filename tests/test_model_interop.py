@@ -6,7 +6,6 @@ import safetensors.torch
 import torch
 from graphs import t2i
 from tiny_lora import lora_pairs, write_single_file
-from tiny_models import write_safetensors
 
 STEPS = 10  # divides 1000: core's simple scheduler lands on the official shifted grid
 
