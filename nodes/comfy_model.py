@@ -22,6 +22,7 @@ import comfy.ops
 import comfy.patcher_extension
 import comfy.supported_models_base
 
+from ..newbie.models.linear import emulated_half, linear
 from ..newbie.models.norm import RMSNorm, normalized_float32
 from ..newbie.models.transformer import NewBieTransformer
 from ..newbie.loading import load_transformer
@@ -35,6 +36,15 @@ def comfy_layers(operations):
 
     class Linear(operations.Linear):
         comfy_cast_weights = True
+
+        def forward_comfy_cast_weights(self, input, *args, **kwargs):
+            if not emulated_half(input):  # ComfyUI's own path (fp8 and quantized ones too)
+                return super().forward_comfy_cast_weights(input, *args, **kwargs)
+            weight, bias, stream = comfy.ops.cast_bias_weight(self, input, offloadable=True)
+            try:
+                return linear(input, weight, bias)
+            finally:
+                comfy.ops.uncast_bias_weight(self, weight, bias, stream)
 
     class ComfyRMSNorm(RMSNorm, comfy.ops.CastWeightBiasOp):
         comfy_cast_weights = True

@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from .linear import linear
 
 
 @dataclass
@@ -33,10 +34,10 @@ class LoraLinear(nn.Module):
             self.register_buffer(f"lora_up_{i}", d.up.to(base.weight.dtype), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.linear(x, self.weight, self.bias)
+        y = linear(x, self.weight, self.bias)
         for i, scale in enumerate(self.scales):
             down, up = getattr(self, f"lora_down_{i}"), getattr(self, f"lora_up_{i}")
-            y = y + scale * F.linear(F.linear(x, down), up)
+            y = y + scale * linear(linear(x, down), up)
         return y
 
 

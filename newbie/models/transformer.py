@@ -16,6 +16,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
 from .attention import attention, rope_angles, rope_float32, rope_rotation
+from .linear import Linear
 from .norm import RMSNorm
 from .state_dict import check_state_dict
 from .transformer_config import infer_config
@@ -29,7 +30,7 @@ class TorchLayers:
     taking (..., device=, dtype=). A host passes its own (weights cast or streamed per
     call, quantized weights) with the same constructor signatures."""
 
-    Linear = nn.Linear
+    Linear = Linear
     RMSNorm = RMSNorm
 
 
