@@ -62,6 +62,14 @@ NODES = {
                        "denoise", "dtype"], ["LATENT:LATENT"]),
     "NewBieVAEDecode": (["vae:NEWBIE_VAE", "samples:LATENT"], ["dtype", "tile_size"],
                         ["IMAGE:IMAGE"]),
+    "NewBieCFGGuider": (["model:MODEL", "positive:CONDITIONING", "negative:CONDITIONING"],
+                        ["cfg", "cfg_trunc", "renorm"], ["GUIDER:GUIDER"]),
+    "NewBieSamplerSelect": ([], ["solver"], ["SAMPLER:SAMPLER"]),
+    "BasicScheduler": (["model:MODEL"], ["scheduler", "steps", "denoise"], ["SIGMAS:SIGMAS"]),
+    "RandomNoise": ([], ["noise_seed"], ["NOISE:NOISE"]),
+    "SamplerCustomAdvanced": (["noise:NOISE", "guider:GUIDER", "sampler:SAMPLER",
+                               "sigmas:SIGMAS", "latent_image:LATENT"], [],
+                              ["output:LATENT", "denoised_output:LATENT"]),
     "SaveImage": (["images:IMAGE"], ["filename_prefix"], []),
     "PreviewAny": (["source:*"], [], []),
     "LatentUpscale": (["samples:LATENT"], ["upscale_method", "width", "height", "crop"],
@@ -127,6 +135,25 @@ def core_vae_decode():
     ]
 
 
+def custom_sampling():
+    """Core SamplerCustomAdvanced with NewBie's guider (the official CFG truncated at the
+    demo's 0.25) and solver, on core's scheduler and noise."""
+    return prompt_nodes() + [
+        ("latent", "NewBieEmptyLatent", ["1024x1024 (1:1)", 1024, 1024, 1], {}, None),
+        ("guider", "NewBieCFGGuider", [4.5, 0.25, 0.0],
+         {"model": "model", "positive": ("enc", 0), "negative": ("enc", 1)}, None),
+        ("solver", "NewBieSamplerSelect", ["euler"], {}, None),
+        ("sigmas", "BasicScheduler", ["simple", 28, 1.0], {"model": "model"}, None),
+        ("noise", "RandomNoise", [42, "fixed"], {}, None),
+        ("sample", "SamplerCustomAdvanced", [], {"noise": "noise", "guider": "guider",
+                                                 "sampler": "solver", "sigmas": "sigmas",
+                                                 "latent_image": "latent"}, None),
+        ("vae", "NewBieVAELoader", [MODEL_FILES["vae"], "float32"], {}, None),
+        ("decode", "NewBieVAEDecode", ["float32", 0], {"vae": "vae", "samples": "sample"}, None),
+        ("save", "SaveImage", ["NewBie_custom"], {"images": "decode"}, None),
+    ]
+
+
 def to_ui(graph) -> dict:
     ids = {name: i for i, (name, *_) in enumerate(graph, start=1)}
     nodes, links = [], []
@@ -171,7 +198,8 @@ def xml_only():
 
 WORKFLOWS = {"newbie_xml_two_characters": xml_only, "newbie_t2i_two_characters": t2i,
              "newbie_hires_fix_latent_upscale": hires_fix,
-             "newbie_t2i_core_vae_decode": core_vae_decode}
+             "newbie_t2i_core_vae_decode": core_vae_decode,
+             "newbie_custom_sampler_guider": custom_sampling}
 
 if __name__ == "__main__":
     for name, build in WORKFLOWS.items():

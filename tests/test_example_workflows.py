@@ -15,7 +15,8 @@ OFFICIAL = (REPO / "tests" / "data" / "official_example.xml").read_text()
 WORKFLOWS = sorted((REPO / "example_workflows").glob("*.json"))
 EXPECTED_SIZE = {"newbie_t2i_two_characters": (1024, 1024),
                  "newbie_hires_fix_latent_upscale": (1024, 1024),
-                 "newbie_t2i_core_vae_decode": (1024, 1024)}
+                 "newbie_t2i_core_vae_decode": (1024, 1024),
+                 "newbie_custom_sampler_guider": (1024, 1024)}
 
 
 @pytest.fixture(scope="module")
