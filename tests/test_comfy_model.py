@@ -115,3 +115,18 @@ def test_core_newbie_model_through_our_sampler_and_guider(pack, host, tmp_path):
     guided = guider.sample(noise, latent["samples"], newbie_sampler("euler"),
                            newbie_sigmas(4, 6.0, 1.0), seed=3)
     torch.testing.assert_close(guided, results[0], rtol=1e-5, atol=1e-5)
+
+
+def test_a_model_that_is_not_newbie_is_refused_by_name(pack):
+    import comfy.model_patcher
+
+    from newbie_pack.nodes.lora_nodes import NewBieLoraLoader
+    from newbie_pack.nodes.sampler_nodes import NewBieCFGGuider
+
+    other = comfy.model_patcher.ModelPatcher(torch.nn.Linear(2, 2), torch.device("cpu"),
+                                             torch.device("cpu"))
+    positive, _ = conditioning(4, 1)
+    with pytest.raises(ValueError, match="needs a NewBie-image MODEL.*got a Linear model"):
+        NewBieCFGGuider.execute(other, positive, positive, 4.0, 1.0, 0.0)
+    with pytest.raises(ValueError, match="NewBie LoRA Loader needs a NewBie-image MODEL"):
+        NewBieLoraLoader.execute(other, "x.safetensors", 1.0)

@@ -125,3 +125,12 @@ def test_core_lora_loader_equals_newbie_lora_loader(comfy, tiny):
     graph["plain"] = ksampler(["m", 0])
     core, ours, plain = latents(comfy, graph, "k_core", "k_ours", "plain")
     assert close(core, ours, 1e-6) and not close(ours, plain, 1e-3)
+
+
+def test_object_info_shows_the_standard_types(comfy):
+    info = comfy.get_json("/object_info")
+    assert info["NewBieModelLoader"]["output"] == ["MODEL"]
+    for node in ("NewBieSampler", "NewBieLoraLoader", "NewBieCFGGuider"):
+        assert info[node]["input"]["required"]["model"][0] == "MODEL", node
+    assert info["NewBieCFGGuider"]["output"] == ["GUIDER"]
+    assert info["NewBieSamplerSelect"]["output"] == ["SAMPLER"]
