@@ -48,6 +48,15 @@ def check_conditioning(diffusion, conditioning, which: str, node: str):
                              "check the node that made it")
 
 
+def check_newbie_inputs(model, positive, negative, node: str):
+    """The MODEL and both conditionings checked for a NewBie sampling node; returns the
+    model's transformer."""
+    diffusion = newbie_diffusion_model(model, node)
+    check_conditioning(diffusion, positive, "positive", node)
+    check_conditioning(diffusion, negative, "negative", node)
+    return diffusion
+
+
 class NewBieGuider(comfy.samplers.CFGGuider):
     """The official CFG: cond and uncond in one batched forward, uncond + cfg (cond -
     uncond), renorm against the cond prediction, and truncation: CFG only while

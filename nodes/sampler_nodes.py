@@ -11,8 +11,7 @@ from comfy_api.latest import io
 from ..newbie.loading import resolve_dtype
 from ..newbie.sampling import SOLVERS, NonFiniteError, grid_from_sigmas, partial_grid, time_grid
 from .comfy_model import compute_in
-from .comfy_sampling import (NewBieGuider, check_conditioning, newbie_diffusion_model,
-                             newbie_sampler)
+from .comfy_sampling import NewBieGuider, check_newbie_inputs, newbie_sampler
 from .common import CATEGORY, out_of_memory
 from .input_checks import checked_inputs
 from .memory import damaged_weights
@@ -122,9 +121,7 @@ class NewBieSampler(io.ComfyNode):
         import latent_preview
 
         node = "NewBie Sampler"
-        diffusion = newbie_diffusion_model(model, node)
-        check_conditioning(diffusion, positive, "positive", node)
-        check_conditioning(diffusion, negative, "negative", node)
+        diffusion = check_newbie_inputs(model, positive, negative, node)
         samples = latent_image["samples"]
         check_latent(samples)
         if sigmas is None:
@@ -184,10 +181,7 @@ class NewBieCFGGuider(io.ComfyNode):
     @classmethod
     @checked_inputs
     def execute(cls, model, positive, negative, cfg, cfg_trunc, renorm) -> io.NodeOutput:
-        node = "NewBie CFG Guider"
-        diffusion = newbie_diffusion_model(model, node)
-        check_conditioning(diffusion, positive, "positive", node)
-        check_conditioning(diffusion, negative, "negative", node)
+        check_newbie_inputs(model, positive, negative, "NewBie CFG Guider")
         guider = NewBieGuider(model, cfg, cfg_trunc, renorm)
         guider.set_conds(positive, negative)
         return io.NodeOutput(guider)

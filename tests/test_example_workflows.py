@@ -63,3 +63,29 @@ def test_a_workflow_saved_before_the_standard_model_still_runs(comfy, model_set)
     assert result.status == "success", result.error
     images = [img for o in result.outputs.values() for img in o.get("images", [])]
     assert Image.open(io.BytesIO(comfy.view(images[0]))).size == (128, 96)
+
+
+def test_the_front_end_keeps_the_old_model_link(comfy, model_set):
+    """The bundled front end loads the saved workflow with its NEWBIE_MODEL link still
+    connecting the loader to the sampler, and what it queues runs."""
+    import os
+    import subprocess
+
+    host = Path(os.environ["NEWBIE_HOST"])
+    out = subprocess.run(["node", str(REPO / "tests" / "browser" / "load_workflow.mjs"), comfy.url,
+                          str(REPO / "tests" / "data" / "workflow_before_standard_model.json")],
+                         capture_output=True, text=True, timeout=300,
+                         env=dict(os.environ, NODE_MODULES=str(host / "node" / "node_modules")))
+    assert out.returncode == 0, out.stderr
+    loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    prompt = loaded["output"]
+    sampler = next(n for n in prompt.values() if n["class_type"] == "NewBieSampler")
+    source = prompt[str(sampler["inputs"]["model"][0])]
+    assert source["class_type"] == "NewBieModelLoader"
+    for node in prompt.values():
+        if node["class_type"] == "NewBieEmptyLatent":
+            node["inputs"].update(resolution="custom", width=128, height=96)
+        if node["class_type"] == "NewBieSampler":
+            node["inputs"]["steps"] = 2
+    result = comfy.run(prompt, timeout=900)
+    assert result.status == "success", result.error
