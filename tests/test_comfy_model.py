@@ -130,3 +130,27 @@ def test_a_model_that_is_not_newbie_is_refused_by_name(pack):
         NewBieCFGGuider.execute(other, positive, positive, 4.0, 1.0, 0.0)
     with pytest.raises(ValueError, match="NewBie LoRA Loader needs a NewBie-image MODEL"):
         NewBieLoraLoader.execute(other, "x.safetensors", 1.0)
+
+
+def test_model_settings_are_cores_lumina2_ones(pack):
+    """Shift 6 flow sampling, FLUX latents and the memory factor, pinned against the
+    host's own Lumina 2 entry (the family NewBie belongs to)."""
+    import comfy.model_base
+    import comfy.supported_models as core
+
+    from newbie_pack.nodes.comfy_model import NewBieConfig
+
+    assert NewBieConfig.sampling_settings == core.Lumina2.sampling_settings
+    assert NewBieConfig.latent_format is core.Lumina2.latent_format
+    assert NewBieConfig.memory_usage_factor == core.Lumina2.memory_usage_factor
+    model = NewBieConfig({"image_model": "newbie", **_tiny_config()}).get_model({})
+    assert model.model_type == comfy.model_base.ModelType.FLOW
+    assert float(model.model_sampling.shift) == 6.0
+
+
+def _tiny_config():
+    from tiny_models import official_dit
+
+    from newbie.models.transformer_config import infer_config
+
+    return infer_config({k: tuple(v.shape) for k, v in official_dit().items()})
