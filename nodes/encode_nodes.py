@@ -11,7 +11,8 @@ from ..newbie.models.text_encoders import GEMMA_MAX_TOKENS, SYSTEM_PROMPTS, syst
 from ..newbie.prompt import PromptError, looks_like_xml, parse_xml
 from .input_checks import checked_inputs
 from .common import CATEGORY, NewBieTextEncoders, non_finite_cause, out_of_memory, text_input
-from .memory import on_compute_device
+from . import core_clip
+from .memory import Resident, on_compute_device
 
 log = logging.getLogger(__name__)
 XML_CHECKS = ("auto", "off")
@@ -75,7 +76,9 @@ class NewBieTextEncode(io.ComfyNode):
                         "The system prompt follows the prompt's kind by default (the XML one "
                         "for XML, the textual one for tags or natural language).",
             inputs=[
-                NewBieTextEncoders.Input("text_encoders"),
+                io.MultiType.Input("text_encoders", types=[NewBieTextEncoders, io.Clip],
+                                   tooltip="Load NewBie Text Encoders, or core's NewBie CLIP "
+                                           "(DualCLIPLoader type newbie, ComfyUI 0.5+)."),
                 text_input("text", "The prompt: NewBie XML, tags or natural language.",
                            multiline=True),
                 text_input("negative", "Negative prompt. The official demo leaves it empty.",
@@ -120,6 +123,8 @@ class NewBieTextEncode(io.ComfyNode):
             log.warning("NewBie Text Encode: the prompt is empty; the image will follow the "
                         "system prompt and the model's prior only")
         chosen, label = choose_system_prompt(text, system_prompt_mode, system_prompt)
+        if not isinstance(text_encoders, Resident):
+            return cls._with_core_clip(text_encoders, text, negative, chosen, label, max_tokens)
         count = text_encoders.model.gemma_token_count(text, chosen)
         info = f"system prompt: {label}; Gemma: {count} / {max_tokens} tokens"
         if count > max_tokens:
@@ -142,6 +147,27 @@ class NewBieTextEncode(io.ComfyNode):
                                      f"infinite values; {non_finite_cause(text_encoders)}")
         return io.NodeOutput(to_conditioning(*positive), to_conditioning(*negative), info,
                              ui={"text": [info]})
+
+    @classmethod
+    def _with_core_clip(cls, clip, text, negative, chosen, label, max_tokens) -> io.NodeOutput:
+        if not core_clip.is_core_newbie_clip(clip):
+            raise ValueError("NewBie Text Encode needs NewBie's text encoders (Load NewBie Text "
+                             "Encoders, or core DualCLIPLoader with type newbie); got a CLIP of "
+                             f"{core_clip.describe(clip)}")
+        count = sum(len(b) for b in core_clip.gemma_tokens(clip, text, chosen))
+        info = f"system prompt: {label}; Gemma: {count} / {max_tokens} tokens (core's CLIP)"
+        if count > max_tokens:
+            info += f"; cut: {count - max_tokens} tokens dropped, as in training"
+        log.info("NewBie Text Encode: %s", info)
+        try:
+            positive = core_clip.encode(clip, text, chosen, max_tokens)
+            negative = core_clip.encode(clip, negative, None, max_tokens)
+        except torch.OutOfMemoryError:
+            raise out_of_memory("encoding the prompt", "the text encoders' dtype") from None
+        if not all(torch.isfinite(c[0][0]).all() for c in (positive, negative)):
+            raise FloatingPointError("NewBie Text Encode: core's NewBie CLIP gave NaN or "
+                                     "infinite values; check its files and dtype")
+        return io.NodeOutput(positive, negative, info, ui={"text": [info]})
 
 
 ENCODE_NODES = [NewBieTextEncode]

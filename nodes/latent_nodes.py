@@ -10,6 +10,7 @@ from comfy_api.latest import io
 from ..newbie.sizes import SIZE_MULTIPLE, aspect_buckets, check_size
 from .input_checks import check_inputs, checked_inputs
 from .common import CATEGORY, NewBieVAE, non_finite_cause, out_of_memory
+from . import core_vae
 from .memory import Resident, on_compute_device, unload
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,12 @@ def vae_activation_bytes(batch: int, height: int, width: int, dtype: torch.dtype
     return 1000 * batch * height * width * torch.finfo(dtype).bits // 8
 
 
+def vae_input():
+    return io.MultiType.Input("vae", types=[NewBieVAE, io.Vae],
+                              tooltip="Load NewBie VAE, or core's VAE of the FLUX VAE "
+                                      "(VAELoader with ae.safetensors).")
+
+
 def _vae_in(vae: Resident, dtype: str) -> Resident:
     target = VAE_DTYPES[dtype]
     if vae.model.dtype == target:
@@ -90,7 +97,7 @@ class NewBieVAEDecode(io.ComfyNode):
             description="Decodes a FLUX latent to an image, in float32 by default as NewBie "
                         "does; optional tiling for large images.",
             inputs=[
-                NewBieVAE.Input("vae"),
+                vae_input(),
                 io.Latent.Input("samples"),
                 io.Combo.Input("dtype", options=list(VAE_DTYPES), default="float32",
                                tooltip="float32 avoids banding and fp16 overflow."),
@@ -111,7 +118,15 @@ class NewBieVAEDecode(io.ComfyNode):
         if not torch.isfinite(latent).all():
             raise ValueError("NewBie VAE Decode: 'samples' holds NaN or infinite values; check "
                              "the node that made it")
+        if not isinstance(vae, Resident):
+            core_vae.check_flux_vae(vae, "NewBie VAE Decode")
         try:
+            if not isinstance(vae, Resident):
+                image = core_vae.decode(vae, latent, VAE_DTYPES[dtype], tile_size)
+                if not torch.isfinite(image).all():
+                    raise FloatingPointError("NewBie VAE Decode: the decoded image holds NaN or "
+                                             "infinite values; check the VAE file and dtype")
+                return io.NodeOutput(image.float().cpu())
             target = _vae_in(vae, dtype)
             reserve = vae_activation_bytes(latent.shape[0], latent.shape[-2] * 8,
                                            latent.shape[-1] * 8, target.model.dtype, tile_size)
@@ -135,7 +150,7 @@ class NewBieVAEEncode(io.ComfyNode):
             category=CATEGORY,
             description="Encodes an image to a FLUX latent for img2img (sides are cropped to "
                         "multiples of 16).",
-            inputs=[NewBieVAE.Input("vae"), io.Image.Input("pixels"),
+            inputs=[vae_input(), io.Image.Input("pixels"),
                     io.Combo.Input("dtype", options=list(VAE_DTYPES), default="float32")],
             outputs=[io.Latent.Output(display_name="LATENT")],
         )
@@ -153,7 +168,12 @@ class NewBieVAEEncode(io.ComfyNode):
                         pixels.shape[2], pixels.shape[1], w, h, SIZE_MULTIPLE)
             top, left = (pixels.shape[1] - h) // 2, (pixels.shape[2] - w) // 2
             pixels = pixels[:, top:top + h, left:left + w]
+        if not isinstance(vae, Resident):
+            core_vae.check_flux_vae(vae, "NewBie VAE Encode")
         try:
+            if not isinstance(vae, Resident):
+                latent = core_vae.encode(vae, pixels, VAE_DTYPES[dtype])
+                return io.NodeOutput({"samples": latent.float().cpu()})
             target = _vae_in(vae, dtype)
             reserve = vae_activation_bytes(pixels.shape[0], h, w, target.model.dtype)
             with on_compute_device(target, reserve, temporary=target is not vae):
