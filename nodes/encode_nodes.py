@@ -77,8 +77,8 @@ class NewBieTextEncode(io.ComfyNode):
                         "for XML, the textual one for tags or natural language).",
             inputs=[
                 io.MultiType.Input("text_encoders", types=[NewBieTextEncoders, io.Clip],
-                                   tooltip="Load NewBie Text Encoders, or core's NewBie CLIP "
-                                           "(DualCLIPLoader type newbie, ComfyUI 0.5+)."),
+                                   tooltip="Load NewBie Text Encoders' CLIP, or core's NewBie "
+                                           "CLIP (DualCLIPLoader type newbie, ComfyUI 0.5+)."),
                 text_input("text", "The prompt: NewBie XML, tags or natural language.",
                            multiline=True),
                 text_input("negative", "Negative prompt. The official demo leaves it empty.",
@@ -123,6 +123,7 @@ class NewBieTextEncode(io.ComfyNode):
             log.warning("NewBie Text Encode: the prompt is empty; the image will follow the "
                         "system prompt and the model's prior only")
         chosen, label = choose_system_prompt(text, system_prompt_mode, system_prompt)
+        text_encoders = getattr(text_encoders, "newbie", text_encoders)  # our CLIP
         if not isinstance(text_encoders, Resident):
             return cls._with_core_clip(text_encoders, text, negative, chosen, label, max_tokens)
         count = text_encoders.model.gemma_token_count(text, chosen)

@@ -7,9 +7,10 @@ from comfy_api.latest import io
 from ..newbie.loading import load_text_encoders, load_vae, resolve_dtype
 from ..newbie.models.attention import ATTENTION_BACKENDS
 from .input_checks import checked_inputs
-from .common import CATEGORY, NewBieTextEncoders, NewBieVAE, dtype_input, out_of_memory
+from .common import CATEGORY, NewBieVAE, dtype_input, out_of_memory
 from .memory import Resident
 from .model_files import model_combo, resolve_model
+from .newbie_clip import newbie_clip
 
 
 def _compute_device():
@@ -72,7 +73,9 @@ class NewBieTextEncoderLoader(io.ComfyNode):
                                tooltip="Where the encoders run. cpu keeps the GPU free for "
                                        "sampling (slower encoding)."),
             ],
-            outputs=[NewBieTextEncoders.Output(display_name="text_encoders")],
+            outputs=[io.Clip.Output(display_name="clip",
+                                    tooltip="A CLIP: NewBie Text Encode (official routing), or "
+                                            "core CLIPTextEncode (the text as given).")],
         )
 
     @classmethod
@@ -88,7 +91,7 @@ class NewBieTextEncoderLoader(io.ComfyNode):
         except torch.OutOfMemoryError:
             raise out_of_memory("loading the text encoders",
                                 "the dtype (bfloat16) or set device to cpu") from None
-        return io.NodeOutput(Resident(encoders, compute=device != "cpu", sources=paths))
+        return io.NodeOutput(newbie_clip(encoders, compute=device != "cpu", sources=paths))
 
 
 class NewBieVAELoader(io.ComfyNode):

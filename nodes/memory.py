@@ -69,18 +69,21 @@ class Resident:
     (Resident -> patcher -> module): the module keeps nothing of ComfyUI's, so when the
     cache drops the Resident the weights are freed at once, not at the next gc pass.
 
-    `compute=False` keeps it on the CPU (text encoders with device `cpu`). `sources`
+    `compute=False` keeps it on the CPU (text encoders with device `cpu`). `wrapper`: the
+    module class the patcher manages (ComfyResident or a subclass). `sources`
     maps parameter-name prefixes to the files they came from ("" for the whole model),
     so a damaged file can be named."""
 
     def __init__(self, module: torch.nn.Module, compute: bool = True,
-                 sources: dict[str, Path] | None = None):
+                 sources: dict[str, Path] | None = None, wrapper=None):
         import comfy.model_management as mm
         from comfy.model_patcher import ModelPatcher
 
         # ComfyUI's plain ModelPatcher on every host: on 0.33 with dynamic VRAM core
         # models get ModelPatcherDynamic instead (docs/comfyui-hosts.md says why not ours).
-        self.patcher = ModelPatcher(ComfyResident(module), load_device=mm.get_torch_device(),
+        wrapper = wrapper or ComfyResident
+        load_device = mm.get_torch_device() if compute else torch.device("cpu")
+        self.patcher = ModelPatcher(wrapper(module), load_device=load_device,
                                     offload_device=mm.unet_offload_device())
         self.compute = compute
         self.sources = dict(sources or {})

@@ -97,3 +97,32 @@ def test_a_clip_that_is_not_newbie_is_refused_by_name(pack):
 
     with pytest.raises(ValueError, match="needs NewBie's text encoders.*got a CLIP of Linear"):
         NewBieTextEncode.execute(SomeCLIP(), TEXT, "", "", 512)
+
+
+def test_core_clip_text_encode_on_our_clip_equals_newbie_text_encode(comfy, tiny):
+    """Load NewBie Text Encoders gives a CLIP: core CLIPTextEncode on it (the text as
+    given) conditions the sampler exactly as NewBie Text Encode with no system prompt."""
+    import safetensors.torch
+    from graphs import t2i
+
+    graph = t2i(seed=31, text="a girl waving, >_<")
+    graph["enc"]["inputs"].update(system_prompt_mode="as typed", system_prompt="")
+    graph["core_pos"] = {"class_type": "CLIPTextEncode", "inputs": {
+        "clip": ["te", 0], "text": "a girl waving, >_<"}}
+    graph["core_neg"] = {"class_type": "CLIPTextEncode", "inputs": {"clip": ["te", 0], "text": ""}}
+    graph["s_core"] = {**graph["s"], "inputs": {**graph["s"]["inputs"],
+                                                "positive": ["core_pos", 0],
+                                                "negative": ["core_neg", 0]}}
+    for name in ("s", "s_core"):
+        graph[f"save_{name}"] = {"class_type": "SaveLatent", "inputs": {
+            "samples": [name, 0], "filename_prefix": f"clip_{name}"}}
+    for node in ("d", "save"):
+        graph.pop(node)
+    result = comfy.run(graph)
+    assert result.status == "success", result.error
+    ours, core = (safetensors.torch.load(comfy.view(result.outputs[f"save_{n}"]["latents"][0]))
+                  ["latent_tensor"] for n in ("s", "s_core"))
+    assert ours.std() > 0.1 and torch.equal(ours, core)
+    info = comfy.get_json("/object_info")
+    assert info["NewBieTextEncoderLoader"]["output"] == ["CLIP"]
+    assert "CLIP" in info["NewBieTextEncode"]["input"]["required"]["text_encoders"][0].split(",")

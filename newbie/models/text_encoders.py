@@ -110,7 +110,7 @@ def _cast(tensors: dict, dtype) -> dict:
             for k, v in tensors.items()}
 
 
-def _pad(rows: list[list[int]], pad_id: int, multiple: int = 1):
+def pad_rows(rows: list[list[int]], pad_id: int, multiple: int = 1):
     length = max(len(r) for r in rows)
     length = -(-length // multiple) * multiple
     ids = torch.full((len(rows), length), pad_id, dtype=torch.long)
@@ -155,8 +155,8 @@ class NewBieTextEncoders(nn.Module):
         # Keep </s> last when cutting Jina's input, as the HF tokenizer does.
         jina_rows = [r if len(r) <= self.jina_max_tokens
                      else r[:self.jina_max_tokens - 1] + r[-1:] for r in jina_rows]
-        gemma = _pad(gemma_rows, self.gemma_tokenizer.pad_id, GEMMA_PAD_MULTIPLE)
-        jina = _pad(jina_rows, self.jina_tokenizer.pad_id)
+        gemma = pad_rows(gemma_rows, self.gemma_tokenizer.pad_id, GEMMA_PAD_MULTIPLE)
+        jina = pad_rows(jina_rows, self.jina_tokenizer.pad_id)
         return gemma, jina, truncated
 
     @torch.no_grad()
@@ -165,8 +165,13 @@ class NewBieTextEncoders(nn.Module):
         """Gemma sees system_prompt + prompt; Jina sees the prompt alone."""
         if isinstance(prompts, str):
             prompts = [prompts]
-        (g_ids, g_mask), (j_ids, j_mask), _ = self.tokenize(list(prompts), system_prompt,
-                                                            gemma_max_tokens)
+        gemma, jina, _ = self.tokenize(list(prompts), system_prompt, gemma_max_tokens)
+        return self.encode_tokens(gemma, jina)
+
+    @torch.no_grad()
+    def encode_tokens(self, gemma: tuple, jina: tuple):
+        """`encode` from token ids and masks, (ids [B,L], mask [B,L]) for each encoder."""
+        (g_ids, g_mask), (j_ids, j_mask) = gemma, jina
         device = self.device
         jina_device = self.jina.embeddings.word_embeddings.weight.device
         g_mask, j_mask = g_mask.to(device), j_mask.to(jina_device)
