@@ -118,11 +118,6 @@ class _CaptionMask(_Captions):
 
     pad_value = False
 
-    def concat(self, others):
-        conds = [self.cond, *(o.cond for o in others)]
-        length = max(c.shape[1] for c in conds)
-        return torch.cat([F.pad(c, (0, length - c.shape[1]), value=False) for c in conds])
-
 
 class NewBieModel(comfy.model_base.BaseModel):
     def __init__(self, model_config, device=None):

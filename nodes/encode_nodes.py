@@ -51,6 +51,14 @@ def check_prompt(text: str, mode: str, which: str) -> None:
                              "plain text.") from None
 
 
+def token_info(label: str, count: int, max_tokens: int, source: str = "") -> str:
+    """The node's info line: the system prompt used and the Gemma count against the limit."""
+    info = f"system prompt: {label}; Gemma: {count} / {max_tokens} tokens{source}"
+    if count > max_tokens:
+        info += f"; cut: {count - max_tokens} tokens dropped, as in training"
+    return info
+
+
 def to_conditioning(cap_feats, cap_mask, pooled) -> list:
     """One entry per prompt: [hidden [1,L,D], {"pooled_output", "attention_mask"}] with
     padding trimmed, as native ComfyUI builds NewBie conditioning."""
@@ -127,9 +135,7 @@ class NewBieTextEncode(io.ComfyNode):
         if not isinstance(text_encoders, Resident):
             return cls._with_core_clip(text_encoders, text, negative, chosen, label, max_tokens)
         count = text_encoders.model.gemma_token_count(text, chosen)
-        info = f"system prompt: {label}; Gemma: {count} / {max_tokens} tokens"
-        if count > max_tokens:
-            info += f"; cut: {count - max_tokens} tokens dropped, as in training"
+        info = token_info(label, count, max_tokens)
         log.info("NewBie Text Encode: %s", info)
         # Encoders loaded for the compute device visit it only while encoding.
         try:
@@ -156,9 +162,7 @@ class NewBieTextEncode(io.ComfyNode):
                              "Encoders, or core DualCLIPLoader with type newbie); got a CLIP of "
                              f"{core_clip.describe(clip)}")
         count = sum(len(b) for b in core_clip.gemma_tokens(clip, text, chosen))
-        info = f"system prompt: {label}; Gemma: {count} / {max_tokens} tokens (core's CLIP)"
-        if count > max_tokens:
-            info += f"; cut: {count - max_tokens} tokens dropped, as in training"
+        info = token_info(label, count, max_tokens, " (core's CLIP)")
         log.info("NewBie Text Encode: %s", info)
         try:
             positive = core_clip.encode(clip, text, chosen, max_tokens)

@@ -97,7 +97,7 @@ def test_models_go_through_comfyuis_model_manager(comfy, tiny):
     before = [comfy.log().count(f"Requested to load {m}") for m in kinds]
     png(comfy, comfy.run(graph))
     after = [comfy.log().count(f"Requested to load {m}") for m in kinds]
-    assert all(a - b >= 1 for a, b in zip(after, before)), (before, after)
+    assert all(a - b >= 1 for a, b in zip(after, before, strict=True)), (before, after)
     assert "Potential memory leak" not in comfy.log()
 
 
