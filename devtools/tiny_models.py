@@ -123,28 +123,17 @@ def write_diffusers_port_folder(root: Path, model, clip_tensors: dict | None) ->
 def write_tiny_model_set(models: Path, names: dict[str, str] | None = None) -> dict[str, Path]:
     """A complete random NewBie model set under ComfyUI's file names: tiny transformer and
     text encoders, and a full-size FLUX VAE (core VAELoader only reads that size)."""
-    from diffusers import AutoencoderKL
     from tiny_text import write_gemma_comfy, write_jina_comfy
-    from tiny_vae import write_bfl_vae
-
-    from newbie.models.vae import flux_vae_config
+    from tiny_vae import flux_vae, write_bfl_vae
 
     names = {"model": "NewBie-Image-Exp0.1.safetensors",
              "gemma": "gemma_3_4b_it_bf16.safetensors",
              "jina": "jina_clip_v2_bf16.safetensors", "vae": "ae.safetensors", **(names or {})}
-    vae = AutoencoderKL.from_config(flux_vae_config()).eval()
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for name, p in vae.named_parameters():
-            if p.dim() > 1:
-                p.normal_(0.0, 0.02)
-            else:  # norm scales 1, biases 0
-                p.fill_(1.0 if name.endswith("weight") else 0.0)
     models.mkdir(parents=True, exist_ok=True)
     return {
         "model": write_safetensors(models / "diffusion_models" / names["model"],
                                    official_dit(dtype=torch.bfloat16)),
         "gemma": write_gemma_comfy(models / "text_encoders" / names["gemma"]),
         "jina": write_jina_comfy(models / "text_encoders" / names["jina"]),
-        "vae": write_bfl_vae(models / "vae" / names["vae"], vae, dtype=torch.bfloat16),
+        "vae": write_bfl_vae(models / "vae" / names["vae"], flux_vae(), dtype=torch.bfloat16),
     }

@@ -1,4 +1,6 @@
-"""A tiny FLUX-shaped VAE, written in BFL `ae.safetensors` keys and as a diffusers folder."""
+"""FLUX VAEs with random weights, written in BFL `ae.safetensors` keys and as a diffusers
+folder: a tiny one for the library, and one at the published size, the only size
+ComfyUI's VAE object (and so Load NewBie VAE) builds."""
 from __future__ import annotations
 
 import json
@@ -18,6 +20,20 @@ def diffusers_vae(seed=0) -> AutoencoderKL:
     vae = AutoencoderKL.from_config(TINY_VAE).eval()
     shapes = {k: tuple(v.shape) for k, v in vae.state_dict().items()}
     vae.load_state_dict(random_tensors(shapes, seed=seed, std=0.05))
+    return vae
+
+
+def flux_vae(seed=0) -> AutoencoderKL:
+    """The FLUX VAE at its published size; weights small enough that images stay finite
+    and vary (norm scales 1, biases 0)."""
+    vae = AutoencoderKL.from_config(flux_vae_config()).eval()
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in vae.named_parameters():
+            if p.dim() > 1:
+                p.normal_(0.0, 0.02, generator=generator)
+            else:
+                p.fill_(1.0 if name.endswith("weight") else 0.0)
     return vae
 
 
@@ -49,8 +65,10 @@ def write_bfl_vae(path: Path, vae: AutoencoderKL, dtype=torch.float32) -> Path:
     return write_safetensors(path, {k: v.to(dtype) for k, v in to_bfl(vae.state_dict()).items()})
 
 
-def write_diffusers_vae_folder(root: Path, vae: AutoencoderKL) -> Path:
+def write_diffusers_vae_folder(root: Path, vae: AutoencoderKL, dtype=torch.float32) -> Path:
     folder = root / "vae"
-    write_safetensors(folder / "diffusion_pytorch_model.safetensors", vae.state_dict())
-    (folder / "config.json").write_text(json.dumps({"_class_name": "AutoencoderKL", **TINY_VAE}))
+    write_safetensors(folder / "diffusion_pytorch_model.safetensors",
+                      {k: v.to(dtype) for k, v in vae.state_dict().items()})
+    config = {k: v for k, v in vae.config.items() if not k.startswith("_")}
+    (folder / "config.json").write_text(json.dumps({"_class_name": "AutoencoderKL", **config}))
     return root

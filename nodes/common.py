@@ -5,13 +5,13 @@ import torch
 from comfy_api.latest import io
 
 from ..newbie.loading import DTYPE_CHOICES
+from .memory import damaged_weights
 
 CATEGORY = "NewBie"
 
 # A list of plain character dicts, so it stays JSON-able across the graph.
 CharacterList = io.Custom("NEWBIE_CHARACTER")
 NewBieTextEncoders = io.Custom("NEWBIE_TEXT_ENCODERS")
-NewBieVAE = io.Custom("NEWBIE_VAE")
 
 DTYPE_TOOLTIP = ("auto: bfloat16 where the device supports it, float16 on older CUDA cards, "
                  "float32 on CPU for the VAE. Weights load straight into this dtype.")
@@ -29,14 +29,14 @@ def text_input(id: str, tooltip: str, multiline: bool = False, display_name: str
                            default=default, dynamic_prompts=False, optional=optional)
 
 
-def non_finite_cause(resident) -> str:
+def non_finite_cause(module: torch.nn.Module, sources: dict, dtype: torch.dtype,
+                     float16_fix: str) -> str:
     """Why a model's output is NaN/Inf, and only the advice that would help."""
-    damaged = resident.damaged_weights()
+    damaged = damaged_weights(module, sources)
     if damaged:
         return damaged
-    dtype = next(resident.model.parameters()).dtype
     if dtype == torch.float16:
-        return "its weights are finite and float16 overflowed: load it in bfloat16 or float32"
+        return f"its weights are finite and float16 overflowed: {float16_fix}"
     return (f"its weights are finite and it runs in {str(dtype).replace('torch.', '')}; the "
             "input holds extreme values")
 

@@ -151,9 +151,15 @@ class NewBieTextEncode(io.ComfyNode):
         outputs = [t for t in (*positive, *negative) if t.is_floating_point()]
         if not all(torch.isfinite(t).all() for t in outputs):
             raise FloatingPointError("NewBie Text Encode: the encoders' output holds NaN or "
-                                     f"infinite values; {non_finite_cause(text_encoders)}")
+                                     f"infinite values; {cls._cause(text_encoders)}")
         return io.NodeOutput(to_conditioning(*positive), to_conditioning(*negative), info,
                              ui={"text": [info]})
+
+    @staticmethod
+    def _cause(encoders: Resident) -> str:
+        dtype = next(encoders.model.parameters()).dtype
+        return non_finite_cause(encoders.model, encoders.sources, dtype,
+                                "load them in bfloat16 or float32")
 
     @classmethod
     def _with_core_clip(cls, clip, text, negative, chosen, label, max_tokens) -> io.NodeOutput:

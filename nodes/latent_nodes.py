@@ -1,7 +1,6 @@
 """Latent and VAE nodes: NewBie Empty Latent, NewBie VAE Decode / Encode."""
 from __future__ import annotations
 
-import copy
 import logging
 
 import torch
@@ -9,9 +8,8 @@ from comfy_api.latest import io
 
 from ..newbie.sizes import SIZE_MULTIPLE, aspect_buckets, check_size
 from .input_checks import check_inputs, checked_inputs
-from .common import CATEGORY, NewBieVAE, non_finite_cause, out_of_memory
+from .common import CATEGORY, non_finite_cause, out_of_memory
 from . import core_vae
-from .memory import Resident, on_compute_device, unload
 
 log = logging.getLogger(__name__)
 CUSTOM = "custom"
@@ -63,28 +61,14 @@ class NewBieEmptyLatent(io.ComfyNode):
         return io.NodeOutput({"samples": samples})
 
 
-def vae_activation_bytes(batch: int, height: int, width: int, dtype: torch.dtype,
-                         tile_size: int = 0) -> int:
-    """Peak activations of a FLUX VAE pass over `batch` images of height x width pixels:
-    ~1000 elements per pixel (3.81 GiB for one float32 1024² decode, measured on CPU,
-    docs/performance.md), per tile when tiled, for ComfyUI to keep free."""
-    if tile_size:
-        height, width = min(height, tile_size), min(width, tile_size)
-    return 1000 * batch * height * width * torch.finfo(dtype).bits // 8
-
-
 def vae_input():
-    return io.MultiType.Input("vae", types=[NewBieVAE, io.Vae],
-                              tooltip="Load NewBie VAE, or core's VAE of the FLUX VAE "
-                                      "(VAELoader with ae.safetensors).")
+    return io.Vae.Input("vae", tooltip="The FLUX VAE: Load NewBie VAE, or core's VAELoader "
+                                       "with ae.safetensors.")
 
 
-def _vae_in(vae: Resident, dtype: str) -> Resident:
-    target = VAE_DTYPES[dtype]
-    if vae.model.dtype == target:
-        return vae
-    unload(vae)  # copy from the offloaded weights, so only the copy goes to the card
-    return Resident(copy.deepcopy(vae.model).to(target), sources=vae.sources)
+def _cause(vae, dtype: str) -> str:
+    return non_finite_cause(vae.first_stage_model, getattr(vae, "newbie_sources", {}),
+                            VAE_DTYPES[dtype], "use float32 or bfloat16")
 
 
 class NewBieVAEDecode(io.ComfyNode):
@@ -118,27 +102,16 @@ class NewBieVAEDecode(io.ComfyNode):
         if not torch.isfinite(latent).all():
             raise ValueError("NewBie VAE Decode: 'samples' holds NaN or infinite values; check "
                              "the node that made it")
-        if not isinstance(vae, Resident):
-            core_vae.check_flux_vae(vae, "NewBie VAE Decode")
+        core_vae.check_flux_vae(vae, "NewBie VAE Decode")
         try:
-            if not isinstance(vae, Resident):
-                image = core_vae.decode(vae, latent, VAE_DTYPES[dtype], tile_size)
-                if not torch.isfinite(image).all():
-                    raise FloatingPointError("NewBie VAE Decode: the decoded image holds NaN or "
-                                             "infinite values; check the VAE file and dtype")
-                return io.NodeOutput(image.float().cpu())
-            target = _vae_in(vae, dtype)
-            reserve = vae_activation_bytes(latent.shape[0], latent.shape[-2] * 8,
-                                           latent.shape[-1] * 8, target.model.dtype, tile_size)
-            with on_compute_device(target, reserve, temporary=target is not vae):
-                image = target.model.decode(latent, tile_size=tile_size or None)
+            image = core_vae.decode(vae, latent, VAE_DTYPES[dtype], tile_size)
         except torch.OutOfMemoryError:
             raise out_of_memory("decoding", "the tile size (try 1024, then 512), the "
                                 "resolution or the batch size") from None
         if not torch.isfinite(image).all():
             raise FloatingPointError("NewBie VAE Decode: the decoded image holds NaN or infinite "
-                                     f"values; {non_finite_cause(target)}")
-        return io.NodeOutput(image.cpu())
+                                     f"values; {_cause(vae, dtype)}")
+        return io.NodeOutput(image.float().cpu())
 
 
 class NewBieVAEEncode(io.ComfyNode):
@@ -168,25 +141,18 @@ class NewBieVAEEncode(io.ComfyNode):
                         pixels.shape[2], pixels.shape[1], w, h, SIZE_MULTIPLE)
             top, left = (pixels.shape[1] - h) // 2, (pixels.shape[2] - w) // 2
             pixels = pixels[:, top:top + h, left:left + w]
-        if not isinstance(vae, Resident):
-            core_vae.check_flux_vae(vae, "NewBie VAE Encode")
+        core_vae.check_flux_vae(vae, "NewBie VAE Encode")
         try:
-            if not isinstance(vae, Resident):
-                latent = core_vae.encode(vae, pixels, VAE_DTYPES[dtype])
-                return io.NodeOutput({"samples": latent.float().cpu()})
-            target = _vae_in(vae, dtype)
-            reserve = vae_activation_bytes(pixels.shape[0], h, w, target.model.dtype)
-            with on_compute_device(target, reserve, temporary=target is not vae):
-                latent = target.model.encode(pixels)
+            latent = core_vae.encode(vae, pixels, VAE_DTYPES[dtype])
         except torch.OutOfMemoryError:
             raise out_of_memory("encoding the image", "the image size (scale it down first) "
                                 "or the batch size, or the VAE dtype (bfloat16)") from None
         if not torch.isfinite(latent).all():
             cause = ("'pixels' holds NaN or infinite values" if not torch.isfinite(pixels).all()
-                     else non_finite_cause(target))
+                     else _cause(vae, dtype))
             raise FloatingPointError(f"NewBie VAE Encode: the latent holds NaN or infinite "
                                      f"values; {cause}")
-        return io.NodeOutput({"samples": latent.cpu()})
+        return io.NodeOutput({"samples": latent.float().cpu()})
 
 
 LATENT_NODES = [NewBieEmptyLatent, NewBieVAEDecode, NewBieVAEEncode]

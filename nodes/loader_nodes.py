@@ -4,11 +4,11 @@ from __future__ import annotations
 import torch
 from comfy_api.latest import io
 
-from ..newbie.loading import load_text_encoders, load_vae, resolve_dtype
+from ..newbie.loading import load_text_encoders, resolve_dtype
 from ..newbie.models.attention import ATTENTION_BACKENDS
 from .input_checks import checked_inputs
-from .common import CATEGORY, NewBieVAE, dtype_input, out_of_memory
-from .memory import Resident
+from . import core_vae
+from .common import CATEGORY, dtype_input, out_of_memory
 from .model_files import model_combo, resolve_model
 from .newbie_clip import newbie_clip
 
@@ -102,18 +102,22 @@ class NewBieVAELoader(io.ComfyNode):
             display_name="Load NewBie VAE",
             category=CATEGORY,
             description="Loads the FLUX.1 VAE (ae.safetensors or a diffusers vae/ folder) from "
-                        "models/vae.",
+                        "models/vae as a standard VAE: core VAE Decode / Encode and other "
+                        "packs take it.",
             inputs=[model_combo("vae", "vae", "ae.safetensors or a folder with vae/."),
                     dtype_input(default="float32")],
-            outputs=[NewBieVAE.Output(display_name="vae")],
+            outputs=[io.Vae.Output(display_name="vae",
+                                   tooltip="A VAE: NewBie VAE Decode (float32 by default), or "
+                                           "core VAE Decode (in this dtype).")],
         )
 
     @classmethod
     @checked_inputs
     def execute(cls, vae: str, dtype: str) -> io.NodeOutput:
-        target = resolve_dtype(dtype, _compute_device(), "vae")
-        path = resolve_model("vae", vae)
-        return io.NodeOutput(Resident(load_vae(path, dtype=target), sources={"": path}))
+        import comfy.model_management as mm
+
+        target = resolve_dtype(dtype, mm.vae_device(), "vae")
+        return io.NodeOutput(core_vae.load(resolve_model("vae", vae), target))
 
 
 LOADER_NODES = [NewBieModelLoader, NewBieTextEncoderLoader, NewBieVAELoader]

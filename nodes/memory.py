@@ -1,11 +1,12 @@
-"""Where the text encoders and the VAE live, through ComfyUI's own model manager.
+"""Where the text encoders live, through ComfyUI's own model manager.
 
-Each gets a `ModelPatcher` and is put on the compute device with
+They get a `ModelPatcher` and is put on the compute device with
 `load_models_gpu`, like core models. So ComfyUI frees room for it by unloading
 whatever was used longest ago (its own models or ours: on a 16 GB card the text
 encoders leave before the transformer arrives), and can unload ours when another
-model needs the memory. Their transformers/diffusers layers are loaded whole. (The
-transformer is a standard MODEL: nodes/comfy_model.py.)
+model needs the memory. Their transformers layers are loaded whole. (The
+transformer is a standard MODEL, nodes/comfy_model.py; the VAE ComfyUI's own VAE,
+nodes/core_vae.py.)
 """
 from __future__ import annotations
 
@@ -88,11 +89,6 @@ class Resident:
         self.compute = compute
         self.sources = dict(sources or {})
 
-    def damaged_weights(self) -> str | None:
-        """What holds NaN/Inf among the weights (file and tensor), or None. Slow: reads
-        every weight; for explaining a non-finite output."""
-        return damaged_weights(self.model, self.sources)
-
     @property
     def model(self) -> torch.nn.Module:
         return self.patcher.model.newbie
@@ -121,14 +117,15 @@ def on_compute_device(resident: Resident, extra_bytes: int = 0, temporary: bool 
         yield resident.patcher.load_device
     finally:
         if temporary:
-            unload(resident)
+            unload(resident.patcher)
 
 
-def unload(resident: Resident):
-    """Move the model off the compute device now, if ComfyUI has it loaded."""
+def unload(patcher):
+    """Move a model (its ModelPatcher) off the compute device now, if ComfyUI has it
+    loaded."""
     import comfy.model_management as mm
 
     for index in reversed(range(len(mm.current_loaded_models))):
-        if mm.current_loaded_models[index].model is resident.patcher:
+        if mm.current_loaded_models[index].model is patcher:
             mm.current_loaded_models.pop(index).model_unload()
             mm.soft_empty_cache()

@@ -7,7 +7,7 @@ from PIL import Image
 from tiny_lora import lora_pairs, write_peft
 from tiny_models import official_dit, write_safetensors
 from tiny_text import write_gemma_comfy, write_jina_comfy
-from tiny_vae import diffusers_vae, write_bfl_vae
+from tiny_vae import flux_vae, write_bfl_vae
 
 
 def write_t2i_models(comfy):
@@ -17,7 +17,7 @@ def write_t2i_models(comfy):
                       official_dit(dtype=torch.bfloat16))
     write_gemma_comfy(m / "text_encoders" / "gemma_t2i.safetensors")
     write_jina_comfy(m / "text_encoders" / "jina_t2i.safetensors")
-    write_bfl_vae(m / "vae" / "ae_t2i.safetensors", diffusers_vae())
+    write_bfl_vae(m / "vae" / "ae_t2i.safetensors", flux_vae(), dtype=torch.bfloat16)
     write_peft(m / "loras" / "newbie_style_lora", lora_pairs(std=0.3), alpha=4.0)
     return m
 

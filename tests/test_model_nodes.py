@@ -3,7 +3,7 @@ import pytest
 import torch
 from tiny_models import official_dit, write_hf_transformer_folder, write_safetensors
 from tiny_text import write_gemma_comfy, write_gemma_hf, write_jina_comfy, write_jina_hf
-from tiny_vae import diffusers_vae, write_bfl_vae
+from tiny_vae import flux_vae, write_bfl_vae
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +16,7 @@ def models(comfy):
     write_jina_comfy(m / "text_encoders" / "jina_tiny.safetensors")
     write_gemma_hf(m / "text_encoders" / "gemma-3-tiny-it")
     write_jina_hf(m / "text_encoders" / "jina-clip-tiny")
-    write_bfl_vae(m / "vae" / "ae_tiny.safetensors", diffusers_vae())
+    write_bfl_vae(m / "vae" / "ae_random.safetensors", flux_vae(), dtype=torch.bfloat16)
     return m
 
 
@@ -27,7 +27,7 @@ def loaders(model="newbie_tiny.safetensors", gemma="gemma_tiny.safetensors",
               "inputs": {"model": model, "dtype": dtype, "attention": "auto"}},
         "te": {"class_type": "NewBieTextEncoderLoader",
                "inputs": {"gemma": gemma, "jina": jina, "dtype": dtype, "device": "default"}},
-        "v": {"class_type": "NewBieVAELoader", "inputs": {"vae": "ae_tiny.safetensors",
+        "v": {"class_type": "NewBieVAELoader", "inputs": {"vae": "ae_random.safetensors",
                                                           "dtype": "float32"}},
     }
 
@@ -60,8 +60,8 @@ def test_loaders_and_text_encode_run(comfy, models, variant):
     assert result.status == "success", result.error
     text = result.text("show")
     assert "pooled_output" in text and "attention_mask" in text
-    # The model is a core ModelPatcher (a MODEL like core's), the VAE still ours.
-    assert "ModelPatcher" in result.text("show_m") and "NewBieVAE" in result.text("show_v")
+    # The model is a core ModelPatcher (a MODEL like core's), the VAE core's VAE object.
+    assert "ModelPatcher" in result.text("show_m") and "comfy.sd.VAE" in result.text("show_v")
     log = comfy.log()
     assert "NewBie transformer: NewBie transformer, official keys, 2 layers" in log
     assert "NewBie text encoders: Gemma 2 layers used, Jina 2 layers" in log

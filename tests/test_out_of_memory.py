@@ -12,17 +12,21 @@ def card_is_full(*args, **kwargs):
     raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
 
-def test_decode_says_lower_the_tile_size(pack, tmp_path, monkeypatch):
-    from tiny_vae import diffusers_vae, write_bfl_vae
+@pytest.fixture(scope="module")
+def flux_vae_file(tmp_path_factory):
+    from tiny_vae import flux_vae, write_bfl_vae
 
-    from newbie.loading import load_vae
+    return write_bfl_vae(tmp_path_factory.mktemp("vae") / "ae.safetensors", flux_vae(),
+                         dtype=torch.bfloat16)
 
-    vae = load_vae(write_bfl_vae(tmp_path / "ae.safetensors", diffusers_vae()))
+
+def test_decode_says_lower_the_tile_size(pack, flux_vae_file, monkeypatch):
+    vae = importlib.import_module("newbie_pack.nodes.core_vae").load(flux_vae_file,
+                                                                     torch.float32)
     monkeypatch.setattr(vae, "decode", card_is_full)
-    Resident = importlib.import_module("newbie_pack.nodes.memory").Resident
     decode = importlib.import_module("newbie_pack.nodes.latent_nodes").NewBieVAEDecode
     with pytest.raises(torch.OutOfMemoryError, match="tile size"):
-        decode.execute(Resident(vae), {"samples": torch.zeros(1, 16, 8, 8)}, "float32", 0)
+        decode.execute(vae, {"samples": torch.zeros(1, 16, 8, 8)}, "float32", 0)
 
 
 def test_sampling_says_lower_the_resolution(pack, monkeypatch, tmp_path):
@@ -42,16 +46,13 @@ def test_sampling_says_lower_the_resolution(pack, monkeypatch, tmp_path):
                                     cfg_trunc=1.0, renorm=0.0, denoise=1.0, dtype="bfloat16")
 
 
-def test_vae_encode_says_lower_the_image_size(pack, tmp_path, monkeypatch):
-    from tiny_vae import diffusers_vae, write_bfl_vae
-
-    from newbie.loading import load_vae
-
-    vae = load_vae(write_bfl_vae(tmp_path / "ae.safetensors", diffusers_vae()))
+def test_vae_encode_says_lower_the_image_size(pack, flux_vae_file, monkeypatch):
+    vae = importlib.import_module("newbie_pack.nodes.core_vae").load(flux_vae_file,
+                                                                     torch.float32)
     monkeypatch.setattr(vae, "encode", card_is_full)
     encode = importlib.import_module("newbie_pack.nodes.latent_nodes").NewBieVAEEncode
     with pytest.raises(torch.OutOfMemoryError, match="image size"):
-        encode.execute(pack.memory.Resident(vae), torch.rand(1, 64, 64, 3), "float32")
+        encode.execute(vae, torch.rand(1, 64, 64, 3), "float32")
 
 
 def test_text_encoding_says_put_the_encoders_on_the_cpu(pack, tmp_path, monkeypatch):

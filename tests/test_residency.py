@@ -136,14 +136,16 @@ def test_the_real_modules_accept_a_patcher(card, tmp_path):
     """diffusers' ModelMixin has a read-only `device`; the container takes ModelPatcher's
     bookkeeping instead, and loading on the CPU keeps the weights usable."""
     from tiny_models import official_dit
-    from tiny_vae import diffusers_vae, write_bfl_vae
+    from tiny_text import write_gemma_comfy, write_jina_comfy
 
-    from newbie.loading import load_vae
+    from newbie.loading import load_text_encoders
     from newbie.models import NewBieTransformer
 
     memory, mm, ModelPatcher, _, _ = card
     transformer = NewBieTransformer.from_state_dict(official_dit(), dtype=torch.bfloat16)
-    for loaded in (transformer, load_vae(write_bfl_vae(tmp_path / "ae.safetensors", diffusers_vae()))):
+    encoders = load_text_encoders(write_gemma_comfy(tmp_path / "g.safetensors"),
+                                  write_jina_comfy(tmp_path / "j.safetensors"))
+    for loaded in (transformer, encoders):
         patcher = ModelPatcher(memory.ComfyResident(loaded), load_device=torch.device("cpu"),
                                offload_device=torch.device("cpu"))
         patcher.patch_model(torch.device("cpu"))
@@ -236,24 +238,23 @@ def run_every_part(model, device):
     assert out.device == device and adaln.shape == (2, t_dim)
 
 
-def test_encoders_and_vae_are_loaded_whole(card, tmp_path):
-    """Their transformers/diffusers layers cannot stream, so ComfyUI must not split them."""
-    from tiny_vae import diffusers_vae, write_bfl_vae
+def test_encoders_are_loaded_whole(card, tmp_path):
+    """Their transformers layers cannot stream, so ComfyUI must not split them."""
+    from tiny_text import write_gemma_comfy, write_jina_comfy
 
-    from newbie.loading import load_vae
+    from newbie.loading import load_text_encoders
 
     memory = card[0]
-    assert not memory.streams_every_weight(
-        load_vae(write_bfl_vae(tmp_path / "ae.safetensors", diffusers_vae())))
+    assert not memory.streams_every_weight(load_text_encoders(
+        write_gemma_comfy(tmp_path / "g.safetensors"), write_jina_comfy(tmp_path / "j.safetensors")))
 
 
-def test_encoder_and_vae_patchers_stay_the_plain_one_under_dynamic_vram(card, monkeypatch):
+def test_encoder_patcher_stays_the_plain_one_under_dynamic_vram(card, monkeypatch):
     """With dynamic VRAM on (a CUDA card with comfy-aimdo), 0.33's main.py makes
-    `CoreModelPatcher` the dynamic patcher for core loaders. The text encoders and the
-    VAE keep ComfyUI's plain ModelPatcher: the dynamic one needs comfy.ops layers that
-    read aimdo's VBAR, which their transformers/diffusers layers are not
-    (docs/comfyui-hosts.md). The transformer is built from comfy.ops and gets
-    CoreModelPatcher like core models."""
+    `CoreModelPatcher` the dynamic patcher for core loaders. The text encoders keep
+    ComfyUI's plain ModelPatcher: the dynamic one needs comfy.ops layers that read
+    aimdo's VBAR, which their transformers layers are not (docs/comfyui-hosts.md). The
+    VAE is core's own VAE object, whose patcher core chooses."""
     import comfy.model_patcher as mp
 
     memory, mm, _, model, _ = card

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from diffusers import AutoencoderKL
@@ -43,8 +45,24 @@ def _sizes(shapes: dict, layout: str) -> dict:
     return flux_vae_config(tuple(channels), blocks, latent)
 
 
-def load_vae(path, dtype="auto", device="cpu") -> NewBieVAE:
-    target = resolve_dtype(dtype, device, "vae")
+@dataclass
+class VAEFile:
+    """A FLUX VAE file, read and checked: its tensors under the file's own names (a
+    ComfyUI prefix removed), the layout ("bfl" or "diffusers") and the diffusers config
+    its sizes give."""
+    path: Path
+    layout: str
+    config: dict
+    tensors: dict[str, torch.Tensor]
+
+    def diffusers_state_dict(self) -> dict[str, torch.Tensor]:
+        if self.layout == "bfl":
+            return convert_ldm_vae_checkpoint(self.tensors, self.config)
+        return self.tensors
+
+
+def read_vae(path, dtype: torch.dtype = torch.float32) -> VAEFile:
+    """Reads and checks a FLUX VAE file (keys and shapes strictly) in `dtype`."""
     ckpt = Checkpoint.open(path, subfolder="vae")
     keys = ckpt.keys()
     prefix = next((p for p in _COMFY_PREFIXES if p + "encoder.conv_in.weight" in ckpt), "")
@@ -65,17 +83,26 @@ def load_vae(path, dtype="auto", device="cpu") -> NewBieVAE:
         raise CheckpointError(ckpt.path, f"a VAE with {config['latent_channels']} latent "
                                          "channels; NewBie needs the 16-channel FLUX VAE.",
                               layout=describe(keys))
+    tensors = {k[len(prefix):]: ckpt.tensor(k, dtype) for k in keys if k.startswith(prefix)}
+    file = VAEFile(ckpt.path, layout, config, tensors)
     with torch.device("meta"):
-        vae = AutoencoderKL.from_config(config)
-    tensors = {k[len(prefix):]: ckpt.tensor(k, target) for k in keys if k.startswith(prefix)}
-    if layout == "bfl":
-        tensors = convert_ldm_vae_checkpoint(tensors, vae.config)
+        expected = AutoencoderKL.from_config(config).state_dict()
     try:
-        check_state_dict(vae.state_dict(), tensors)
+        check_state_dict(expected, file.diffusers_state_dict())
     except StateDictMismatch as err:
         raise CheckpointError(ckpt.path, f"keys or shapes do not fit the FLUX VAE ({err}).",
                               layout=describe(keys), missing=err.missing,
                               unexpected=err.unexpected) from None
-    vae.load_state_dict({k: v.to(target) for k, v in tensors.items()}, strict=True, assign=True)
-    log.info("NewBie VAE: %s keys, channels %s, %s", layout, config["block_out_channels"], target)
+    return file
+
+
+def load_vae(path, dtype="auto", device="cpu") -> NewBieVAE:
+    target = resolve_dtype(dtype, device, "vae")
+    file = read_vae(path, target)
+    with torch.device("meta"):
+        vae = AutoencoderKL.from_config(file.config)
+    tensors = {k: v.to(target) for k, v in file.diffusers_state_dict().items()}
+    vae.load_state_dict(tensors, strict=True, assign=True)
+    log.info("NewBie VAE: %s keys, channels %s, %s", file.layout,
+             file.config["block_out_channels"], target)
     return NewBieVAE(vae.eval().requires_grad_(False)).to(device)
