@@ -1,6 +1,9 @@
-"""FLUX VAE decode at 1024x1024 (random full-size weights): time and peak memory,
-float32 untiled against float32 tiled (512 px tiles) and bfloat16 untiled.
-Each case runs in a fresh process; memory is the peak RSS above the loaded model.
+"""FLUX VAE decode at 1024x1024 (random full-size weights): time and peak memory.
+The nodes' path (ComfyUI's VAE object through nodes/core_vae.py, as Load NewBie VAE
+and core VAELoader give it) against the library's diffusers decoder (the reference, and
+what the nodes ran before), float32 untiled and tiled (512 px tiles); bfloat16 untiled
+on the library. Each case runs in a fresh process; memory is the peak RSS above the
+loaded model.
 
     bash scripts/bench.sh vae_decode
 """
@@ -13,8 +16,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-CASES = [("float32, untiled", "float32", 0), ("float32, tiled 512", "float32", 512),
-         ("bfloat16, untiled", "bfloat16", 0)]
+CASES = [("library", "float32", 0), ("comfyui", "float32", 0),
+         ("library", "float32", 512), ("comfyui", "float32", 512),
+         ("library", "bfloat16", 0)]
 
 
 def rss(field="VmHWM") -> int:
@@ -24,23 +28,36 @@ def rss(field="VmHWM") -> int:
     raise KeyError(field)
 
 
-def child(dtype_name: str, tile: int):
+def child(impl: str, dtype_name: str, tile: int):
     import torch
-    sys.path[:0] = [str(REPO)]
-    from diffusers import AutoencoderKL
+    sys.path[:0] = [str(REPO), str(REPO / "devtools")]
+    from tiny_vae import flux_vae
 
-    from newbie.models.vae import NewBieVAE, flux_vae_config
+    from newbie.models.vae import NewBieVAE
 
-    torch.manual_seed(0)
-    vae = AutoencoderKL.from_config(flux_vae_config()).eval()
-    with torch.no_grad():
-        for name, p in vae.named_parameters():
-            p.normal_(0, 0.02) if p.dim() > 1 else p.fill_(1.0 if name.endswith("weight") else 0.0)
-    model = NewBieVAE(vae.to(getattr(torch, dtype_name)))
+    dtype = getattr(torch, dtype_name)
+    vae = flux_vae()
+    if impl == "comfyui":
+        from comfy_host import comfy_in_process, import_pack
+
+        comfy_in_process()
+        import comfy.sd
+
+        core_vae = import_pack().core_vae
+        model = comfy.sd.VAE(sd=vae.state_dict(), dtype=dtype)
+        del vae
+
+        def run(latent):
+            return core_vae.decode(model, latent, dtype, tile)
+    else:
+        model = NewBieVAE(vae.to(dtype))
+
+        def run(latent):
+            return model.decode(latent, tile_size=tile or None)
     latent = torch.randn(1, 16, 128, 128)
     loaded = rss("VmRSS")
     start = time.perf_counter()
-    image = model.decode(latent, tile_size=tile or None)
+    image = run(latent)
     seconds = time.perf_counter() - start
     print(json.dumps({"seconds": seconds, "peak": rss() - loaded, "shape": list(image.shape)}))
 
@@ -48,17 +65,18 @@ def child(dtype_name: str, tile: int):
 def main():
     print("FLUX VAE decode, 1024x1024, 2 CPU threads")
     base = None
-    for label, dtype, tile in CASES:
-        out = subprocess.run([sys.executable, __file__, "--child", dtype, str(tile)],
+    for impl, dtype, tile in CASES:
+        out = subprocess.run([sys.executable, __file__, "--child", impl, dtype, str(tile)],
                              check=True, capture_output=True, text=True).stdout
         r = json.loads(out.strip().splitlines()[-1])
         base = base or r
-        print(f"  {label:20} {r['seconds']:7.1f} s ({r['seconds'] / base['seconds']:.2f}x)   "
+        label = f"{impl}, {dtype}, " + (f"tiled {tile}" if tile else "untiled")
+        print(f"  {label:30} {r['seconds']:7.1f} s ({r['seconds'] / base['seconds']:.2f}x)   "
               f"peak +{r['peak'] / 2**30:5.2f} GiB ({r['peak'] / base['peak']:.2f}x)")
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:
-        child(sys.argv[2], int(sys.argv[3]))
+        child(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     else:
         main()

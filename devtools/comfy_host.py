@@ -56,6 +56,25 @@ def comfy_in_process() -> Path:
     return root
 
 
+PACK_NAME = "newbie_pack"
+
+
+def import_pack():
+    """The pack imported in this process as ComfyUI imports a custom node folder (under a
+    package name of its own; ComfyUI's `nodes` module takes the plain name). Returns its
+    `nodes` package. Needs comfy_in_process() first."""
+    import importlib
+    import importlib.util
+
+    if PACK_NAME not in sys.modules:
+        spec = importlib.util.spec_from_file_location(PACK_NAME, REPO / "__init__.py",
+                                                      submodule_search_locations=[str(REPO)])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[PACK_NAME] = module
+        spec.loader.exec_module(module)
+    return importlib.import_module(f"{PACK_NAME}.nodes")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

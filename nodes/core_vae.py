@@ -19,7 +19,7 @@ def load(path, dtype: torch.dtype):
     library and built by ComfyUI, which reads both layouts at the published size."""
     import comfy.sd
 
-    file = read_vae(path, dtype)
+    file = read_vae(path)  # as stored: ComfyUI casts while copying into its VAE
     if file.config != FLUX_VAE:
         raise CheckpointError(file.path, "a FLUX-layout VAE with channels "
                               f"{file.config['block_out_channels']} and "

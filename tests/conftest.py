@@ -9,7 +9,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "devtools"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from comfy_host import ComfyServer, comfy_in_process, host_version  # noqa: E402
+from comfy_host import ComfyServer, comfy_in_process, host_version, import_pack  # noqa: E402
 
 # Tests that use one of these touch ComfyUI; they are marked `comfy` and run on every
 # host (scripts/test.sh runs the rest on the first host only).
@@ -62,24 +62,10 @@ def comfy_lib():
     return comfy_in_process()
 
 
-PACK_NAME = "newbie_pack"
-
-
 @pytest.fixture(scope="session")
 def pack(comfy_lib):
-    """The pack imported in process as ComfyUI imports a custom node folder (under a
-    package name of its own; ComfyUI's `nodes` module takes the plain name)."""
-    import importlib
-    import importlib.util
-
-    repo = Path(__file__).resolve().parents[1]
-    if PACK_NAME not in sys.modules:
-        spec = importlib.util.spec_from_file_location(PACK_NAME, repo / "__init__.py",
-                                                      submodule_search_locations=[str(repo)])
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[PACK_NAME] = module
-        spec.loader.exec_module(module)
-    return importlib.import_module(f"{PACK_NAME}.nodes")
+    """The pack imported in process as ComfyUI imports a custom node folder."""
+    return import_pack()
 
 
 @pytest.fixture(scope="session")

@@ -92,8 +92,9 @@ def test_models_go_through_comfyuis_model_manager(comfy, tiny):
     graph["m"]["inputs"]["dtype"] = "float32"  # new model objects: nothing cached yet
     graph["te"]["inputs"]["dtype"] = "float32"
     graph["v"]["inputs"]["dtype"] = "bfloat16"
-    # Text encoders (our CLIP's module), transformer (the MODEL), VAE.
-    kinds = ("NewBieClipModel", "NewBieModel", "ComfyResident")
+    # Text encoders (our CLIP's module), transformer (the MODEL), VAE (core's VAE object:
+    # loaded in bfloat16, its float32 copy for the decode).
+    kinds = ("NewBieClipModel", "NewBieModel", "AutoencodingEngine")
     before = [comfy.log().count(f"Requested to load {m}") for m in kinds]
     png(comfy, comfy.run(graph))
     after = [comfy.log().count(f"Requested to load {m}") for m in kinds]

@@ -61,8 +61,16 @@ class VAEFile:
         return self.tensors
 
 
-def read_vae(path, dtype: torch.dtype = torch.float32) -> VAEFile:
-    """Reads and checks a FLUX VAE file (keys and shapes strictly) in `dtype`."""
+def _stored_float(ckpt: Checkpoint, key: str) -> torch.dtype:
+    """The tensor's own dtype when it is a float (so it is read without a cast); else
+    float32, which makes the read refuse it by name."""
+    stored = ckpt.dtypes.get(key)
+    return stored if stored is not None and stored.is_floating_point else torch.float32
+
+
+def read_vae(path, dtype: torch.dtype | None = None) -> VAEFile:
+    """Reads and checks a FLUX VAE file (keys and shapes strictly), cast to `dtype`, or
+    as stored (memory-mapped, no copy) when it is None."""
     ckpt = Checkpoint.open(path, subfolder="vae")
     keys = ckpt.keys()
     prefix = next((p for p in _COMFY_PREFIXES if p + "encoder.conv_in.weight" in ckpt), "")
@@ -83,7 +91,8 @@ def read_vae(path, dtype: torch.dtype = torch.float32) -> VAEFile:
         raise CheckpointError(ckpt.path, f"a VAE with {config['latent_channels']} latent "
                                          "channels; NewBie needs the 16-channel FLUX VAE.",
                               layout=describe(keys))
-    tensors = {k[len(prefix):]: ckpt.tensor(k, dtype) for k in keys if k.startswith(prefix)}
+    tensors = {k[len(prefix):]: ckpt.tensor(k, dtype or _stored_float(ckpt, k))
+               for k in keys if k.startswith(prefix)}
     file = VAEFile(ckpt.path, layout, config, tensors)
     with torch.device("meta"):
         expected = AutoencoderKL.from_config(config).state_dict()
