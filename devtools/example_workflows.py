@@ -51,7 +51,7 @@ NODES = {
     "NewBieTextEncoderLoader": ([], ["gemma", "jina", "dtype", "device"],
                                 ["clip:CLIP"]),
     "NewBieVAELoader": ([], ["vae", "dtype"], ["vae:VAE"]),
-    "NewBieTextEncode": (["text_encoders:NEWBIE_TEXT_ENCODERS,CLIP"],
+    "NewBieTextEncode": (["text_encoders:CLIP"],
                          ["text", "negative", "system_prompt", "max_tokens", "xml_check",
                           "system_prompt_mode"],
                          ["positive:CONDITIONING", "negative:CONDITIONING", "info:STRING"]),

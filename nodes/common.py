@@ -11,7 +11,6 @@ CATEGORY = "NewBie"
 
 # A list of plain character dicts, so it stays JSON-able across the graph.
 CharacterList = io.Custom("NEWBIE_CHARACTER")
-NewBieTextEncoders = io.Custom("NEWBIE_TEXT_ENCODERS")
 
 DTYPE_TOOLTIP = ("auto: bfloat16 where the device supports it, float16 on older CUDA cards, "
                  "float32 on CPU for the VAE. Weights load straight into this dtype.")

@@ -10,7 +10,7 @@ from comfy_api.latest import io
 from ..newbie.models.text_encoders import GEMMA_MAX_TOKENS, SYSTEM_PROMPTS, system_prompt_for
 from ..newbie.prompt import PromptError, looks_like_xml, parse_xml
 from .input_checks import checked_inputs
-from .common import CATEGORY, NewBieTextEncoders, non_finite_cause, out_of_memory, text_input
+from .common import CATEGORY, non_finite_cause, out_of_memory, text_input
 from . import core_clip
 from .memory import Resident, on_compute_device
 
@@ -84,9 +84,9 @@ class NewBieTextEncode(io.ComfyNode):
                         "The system prompt follows the prompt's kind by default (the XML one "
                         "for XML, the textual one for tags or natural language).",
             inputs=[
-                io.MultiType.Input("text_encoders", types=[NewBieTextEncoders, io.Clip],
-                                   tooltip="Load NewBie Text Encoders' CLIP, or core's NewBie "
-                                           "CLIP (DualCLIPLoader type newbie, ComfyUI 0.5+)."),
+                io.Clip.Input("text_encoders",
+                              tooltip="Load NewBie Text Encoders' CLIP, or core's NewBie CLIP "
+                                      "(DualCLIPLoader type newbie, ComfyUI 0.5+)."),
                 text_input("text", "The prompt: NewBie XML, tags or natural language.",
                            multiline=True),
                 text_input("negative", "Negative prompt. The official demo leaves it empty.",

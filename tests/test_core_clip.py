@@ -125,4 +125,4 @@ def test_core_clip_text_encode_on_our_clip_equals_newbie_text_encode(comfy, tiny
     assert ours.std() > 0.1 and torch.equal(ours, core)
     info = comfy.get_json("/object_info")
     assert info["NewBieTextEncoderLoader"]["output"] == ["CLIP"]
-    assert "CLIP" in info["NewBieTextEncode"]["input"]["required"]["text_encoders"][0].split(",")
+    assert info["NewBieTextEncode"]["input"]["required"]["text_encoders"][0] == "CLIP"

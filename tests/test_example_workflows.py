@@ -48,11 +48,13 @@ def test_example_workflow_runs(comfy, model_set, path):
 
 
 def test_a_workflow_saved_before_the_standard_model_still_runs(comfy, model_set):
-    """Saved when Load NewBie Model gave NEWBIE_MODEL (the link still says so): links are
-    kept by slot, so it converts and runs with the MODEL socket; made small here."""
+    """Saved when the loaders gave NEWBIE_MODEL, NEWBIE_TEXT_ENCODERS and NEWBIE_VAE (the
+    links still say so): links are kept by slot, so it converts and runs with the MODEL,
+    CLIP and VAE sockets; made small here."""
     workflow = json.loads((REPO / "tests" / "data" / "workflow_before_standard_model.json")
                           .read_text())
-    assert "NEWBIE_MODEL" in json.dumps(workflow["links"])
+    for old in ("NEWBIE_MODEL", "NEWBIE_TEXT_ENCODERS", "NEWBIE_VAE"):
+        assert f'"{old}"' in json.dumps(workflow["links"]), old
     for node in workflow["nodes"]:
         if node["type"] == "NewBieEmptyLatent":
             node["widgets_values"] = ["custom", 128, 96, 1]
@@ -66,8 +68,8 @@ def test_a_workflow_saved_before_the_standard_model_still_runs(comfy, model_set)
 
 
 def test_the_front_end_keeps_the_old_model_link(comfy, model_set):
-    """The bundled front end loads the saved workflow with its NEWBIE_MODEL link still
-    connecting the loader to the sampler, and what it queues runs."""
+    """The bundled front end loads the saved workflow with its old model, text-encoder and
+    VAE links still connecting the loaders to their nodes, and what it queues runs."""
     import os
     import subprocess
 
@@ -79,9 +81,11 @@ def test_the_front_end_keeps_the_old_model_link(comfy, model_set):
     assert out.returncode == 0, out.stderr
     loaded = json.loads(out.stdout.strip().splitlines()[-1])
     prompt = loaded["output"]
-    sampler = next(n for n in prompt.values() if n["class_type"] == "NewBieSampler")
-    source = prompt[str(sampler["inputs"]["model"][0])]
-    assert source["class_type"] == "NewBieModelLoader"
+    for node, socket, loader in (("NewBieSampler", "model", "NewBieModelLoader"),
+                                 ("NewBieTextEncode", "text_encoders", "NewBieTextEncoderLoader"),
+                                 ("NewBieVAEDecode", "vae", "NewBieVAELoader")):
+        consumer = next(n for n in prompt.values() if n["class_type"] == node)
+        assert prompt[str(consumer["inputs"][socket][0])]["class_type"] == loader, node
     for node in prompt.values():
         if node["class_type"] == "NewBieEmptyLatent":
             node["inputs"].update(resolution="custom", width=128, height=96)
