@@ -67,4 +67,3 @@ def decode(vae, latent: torch.Tensor, dtype: torch.dtype, tile_size: int) -> tor
 def encode(vae, pixels: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     with in_dtype(vae, dtype) as target:
         return target.encode(pixels[..., :3])
-

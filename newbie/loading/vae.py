@@ -110,8 +110,7 @@ def load_vae(path, dtype="auto", device="cpu") -> NewBieVAE:
     file = read_vae(path, target)
     with torch.device("meta"):
         vae = AutoencoderKL.from_config(file.config)
-    tensors = {k: v.to(target) for k, v in file.diffusers_state_dict().items()}
-    vae.load_state_dict(tensors, strict=True, assign=True)
+    vae.load_state_dict(file.diffusers_state_dict(), strict=True, assign=True)
     log.info("NewBie VAE: %s keys, channels %s, %s", file.layout,
              file.config["block_out_channels"], target)
     return NewBieVAE(vae.eval().requires_grad_(False)).to(device)
