@@ -7,7 +7,9 @@ WEB_DIRECTORY = "./web"
 
 
 async def comfy_entrypoint():
-    from .nodes import NewBieExtension, register_routes  # imported late: ComfyUI is up by now
+    # Imported late: ComfyUI is up by now, and tools can import the pack without it.
+    from .comfy_glue.routes import register_routes
+    from .nodes import NewBieExtension
 
     register_routes()
     return NewBieExtension()

@@ -6,18 +6,13 @@ truncation (0.25) against CFG at every step, on the forward benchmark's model.
 from __future__ import annotations
 
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
+from benchmarks.transformer_forward import CONFIG, build
 
-from transformer_forward import CONFIG, build  # noqa: E402
-
-from newbie.sampling import sample, time_grid  # noqa: E402
+from newbie.sampling import sample, time_grid
 
 LATENT = 32  # 256 image tokens keep the run short on CPU
 

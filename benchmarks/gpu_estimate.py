@@ -6,16 +6,11 @@ phase keeps on the card with the text encoders offloaded after encoding.
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO)]
-
-from newbie.models import NewBieTransformer  # noqa: E402
-from newbie.sampling import time_grid  # noqa: E402
+from newbie.models import NewBieTransformer
+from newbie.sampling import time_grid
 
 IMAGE_TOKENS = (1024 // 16) ** 2          # 4096
 CAPTION_TOKENS = 300                      # XML prompt + system prompt, typical

@@ -31,7 +31,6 @@ def status(field: str) -> int:
 def child(case: str, path: str):
     import torch
 
-    sys.path[:0] = [str(REPO), str(REPO / "devtools")]
     from newbie.loading import load_transformer
     from newbie.models import NewBieTransformer
     from newbie.models.transformer_config import infer_config
@@ -53,8 +52,7 @@ def child(case: str, path: str):
 
 def write_checkpoint(folder: Path, dtype_name: str) -> Path:
     import torch
-    sys.path[:0] = [str(REPO / "devtools")]
-    from tiny_models import official_dit_shapes, write_safetensors
+    from devtools.tiny_models import official_dit_shapes, write_safetensors
 
     dtype = getattr(torch, dtype_name)
     gen = torch.Generator().manual_seed(0)

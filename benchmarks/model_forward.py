@@ -13,38 +13,25 @@ dtype set on both models' `manual_cast_dtype`. Runs alternate; medians after war
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "devtools")]
-
-from comfy_host import comfy_in_process  # noqa: E402
-from tiny_models import official_dit_shapes, random_tensors, write_safetensors  # noqa: E402
+from devtools.comfy_host import comfy_in_process, import_pack
+from devtools.tiny_models import official_dit_shapes, random_tensors, write_safetensors
 
 REAL = dict(dim=2304, n_layers=1, n_refiner=2, n_heads=24, n_kv=8, head_dim=96, ffn=9216,
             cap=2560, clip=1024, patch=2, channels=16)
 
 
-def import_pack():
-    spec = importlib.util.spec_from_file_location("newbie_pack", REPO / "__init__.py",
-                                                  submodule_search_locations=[str(REPO)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["newbie_pack"] = module
-    spec.loader.exec_module(module)
-
-
 def models(path: Path, dtype: torch.dtype) -> dict:
     import comfy.sd
 
-    from newbie_pack.nodes.comfy_model import load_model
+    from newbie_pack.comfy_glue.model import load_model
 
     native = comfy.sd.load_diffusion_model(str(path), model_options={"dtype": dtype})
     if getattr(native.model.diffusion_model, "clip_text_pooled_proj", None) is None:

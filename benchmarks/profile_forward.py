@@ -11,8 +11,7 @@ import sys
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-sys.path.insert(0, os.path.dirname(__file__))
-import transformer_forward as setup  # noqa: E402
+import benchmarks.transformer_forward as setup
 
 
 def main():

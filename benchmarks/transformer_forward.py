@@ -13,18 +13,13 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "devtools")]
-
-from newbie.loading.transformer import diffusers_to_official  # noqa: E402
-from comfy_host import comfy_in_process  # noqa: E402
-from newbie.models import NewBieTransformer  # noqa: E402
+from devtools.comfy_host import comfy_in_process
+from newbie.loading.transformer import diffusers_to_official
+from newbie.models import NewBieTransformer
 
 CONFIG = dict(dim=768, n_heads=12, n_kv_heads=4, n_layers=8, n_refiner_layers=2,
               cap_feat_dim=2560, axes_dims=(16, 24, 24), multiple_of=256)

@@ -29,20 +29,19 @@ def rss(field="VmHWM") -> int:
 
 def child(impl: str, dtype_name: str, tile: int):
     import torch
-    sys.path[:0] = [str(REPO), str(REPO / "devtools")]
-    from tiny_vae import flux_vae
+    from devtools.tiny_vae import flux_vae
 
     from newbie.models.vae import NewBieVAE
 
     dtype = getattr(torch, dtype_name)
     vae = flux_vae()
     if impl == "comfyui":
-        from comfy_host import comfy_in_process, import_pack
+        from devtools.comfy_host import comfy_in_process, import_pack
 
         comfy_in_process()
         import comfy.sd
 
-        core_vae = import_pack().core_vae
+        core_vae = import_pack().comfy_glue.vae
         model = comfy.sd.VAE(sd=vae.state_dict(), dtype=dtype)
         del vae
 

@@ -6,6 +6,9 @@ temp, user) and a model folder added through an extra-model-paths YAML.
 """
 from __future__ import annotations
 
+import importlib
+import importlib.abc
+import importlib.util
 import json
 import os
 import socket
@@ -59,20 +62,37 @@ def comfy_in_process() -> Path:
 PACK_NAME = "newbie_pack"
 
 
+class _LibraryUnderThePack(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """`newbie_pack.newbie.*` is the library already imported as `newbie.*`: the pack's
+    relative imports and the tests' absolute ones reach the same modules, so nothing is
+    imported twice (one CheckpointError class, one set of module globals)."""
+
+    prefix = PACK_NAME + ".newbie"
+
+    def find_spec(self, name, path=None, target=None):
+        if name == self.prefix or name.startswith(self.prefix + "."):
+            return importlib.util.spec_from_loader(name, self)
+        return None
+
+    def create_module(self, spec):
+        return importlib.import_module(spec.name[len(PACK_NAME) + 1:])
+
+    def exec_module(self, module):
+        pass  # already executed under its own name
+
+
 def import_pack():
     """The pack imported in this process as ComfyUI imports a custom node folder (under a
-    package name of its own; ComfyUI's `nodes` module takes the plain name). Returns its
-    `nodes` package. Needs comfy_in_process() first."""
-    import importlib
-    import importlib.util
-
+    package name of its own; ComfyUI's `nodes` module takes the plain name). Returns the
+    package. Needs comfy_in_process() first."""
     if PACK_NAME not in sys.modules:
+        sys.meta_path.insert(0, _LibraryUnderThePack())
         spec = importlib.util.spec_from_file_location(PACK_NAME, REPO / "__init__.py",
                                                       submodule_search_locations=[str(REPO)])
         module = importlib.util.module_from_spec(spec)
         sys.modules[PACK_NAME] = module
         spec.loader.exec_module(module)
-    return importlib.import_module(f"{PACK_NAME}.nodes")
+    return sys.modules[PACK_NAME]
 
 
 def free_port() -> int:
@@ -290,8 +310,3 @@ class ComfyServer:
         status = ("error" if error else "interrupted" if "execution_interrupted" in names
                   else "success")
         return PromptResult(prompt_id, status, entry.get("outputs", {}), error, messages)
-
-
-if __name__ == "__main__":  # manual use: python tests/comfy_host.py <folder>
-    srv = ComfyServer(Path(sys.argv[1])).start()
-    print(srv.url, flush=True)

@@ -1,6 +1,6 @@
 """Writes example_workflows/*.json in the editor's UI format from compact graphs.
 
-    python devtools/example_workflows.py      # rewrites the files
+    python -m devtools.example_workflows      # from the repository root; rewrites the files
 
 Widget values are listed in the order the editor stores them (required inputs,
 then optional, an extra "fixed" after a seed), so the files load in the editor
@@ -9,11 +9,9 @@ and convert to API form like a saved workflow.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 
 U = ("school_uniform, serafuku, white_sailor_collar, white_shirt, short_sleeves, "

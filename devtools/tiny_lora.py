@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 import torch
-from tiny_models import TINY, official_dit_shapes, write_safetensors
+from .tiny_models import TINY, official_dit_shapes, write_safetensors
 
 # The NewbieLoraTrainer's default targets.
 TRAINER_TARGETS = ("attention.qkv", "attention.out", "feed_forward.w2", "time_text_embed.1",

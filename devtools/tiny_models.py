@@ -1,7 +1,8 @@
 """Tiny random-weight checkpoints with the real key names, shapes and layouts.
 
-Key lists here are written out from newbie-model.md §1.3 on purpose (not read
-off the pack's modules), so a naming slip in the pack cannot pass unnoticed.
+Key lists here are written out by hand from the official checkpoint's key names on
+purpose (not read off the pack's modules), so a naming slip in the pack cannot pass
+unnoticed.
 """
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ def official_dit_shapes(cfg=TINY, clip=True) -> dict[str, tuple[int, ...]]:
 def random_tensors(shapes: dict, seed: int = 0, std: float = 0.1,
                    dtype=torch.float32) -> dict[str, torch.Tensor]:
     """Norm weights near 1, everything else N(0, std): large enough that t and the
-    pooled vector visibly move the output (newbie-model.md §10)."""
+    pooled vector visibly move the output."""
     gen = torch.Generator().manual_seed(seed)
     out = {}
     for key, shape in shapes.items():
@@ -118,22 +119,3 @@ def write_diffusers_port_folder(root: Path, model, clip_tensors: dict | None) ->
     (folder / "config.json").write_text(json.dumps({"_class_name": "Lumina2Transformer2DModel",
                                                     **dict(model.config)}, default=list))
     return root
-
-
-def write_tiny_model_set(models: Path, names: dict[str, str] | None = None) -> dict[str, Path]:
-    """A complete random NewBie model set under ComfyUI's file names: tiny transformer and
-    text encoders, and a full-size FLUX VAE (core VAELoader only reads that size)."""
-    from tiny_text import write_gemma_comfy, write_jina_comfy
-    from tiny_vae import flux_vae, write_bfl_vae
-
-    names = {"model": "NewBie-Image-Exp0.1.safetensors",
-             "gemma": "gemma_3_4b_it_bf16.safetensors",
-             "jina": "jina_clip_v2_bf16.safetensors", "vae": "ae.safetensors", **(names or {})}
-    models.mkdir(parents=True, exist_ok=True)
-    return {
-        "model": write_safetensors(models / "diffusion_models" / names["model"],
-                                   official_dit(dtype=torch.bfloat16)),
-        "gemma": write_gemma_comfy(models / "text_encoders" / names["gemma"]),
-        "jina": write_jina_comfy(models / "text_encoders" / names["jina"]),
-        "vae": write_bfl_vae(models / "vae" / names["vae"], flux_vae(), dtype=torch.bfloat16),
-    }

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import sentencepiece as spm
 import torch
-from tiny_models import random_tensors, write_safetensors
+from .tiny_models import random_tensors, write_safetensors
 
 CORPUS = [
     "<character_1> <n>$character_1$</n> <gender>1girl</gender> </character_1>",
@@ -82,7 +82,8 @@ def write_gemma_comfy(path: Path, dtype=torch.bfloat16, seed=0) -> Path:
 
 
 def save_gemma_tokenizer_json(proto: bytes, folder: Path):
-    """tokenizer.json for the SentencePiece model, without protobuf (library-notes §2e)."""
+    """tokenizer.json for the SentencePiece model, built with transformers' own converter
+    pieces, so protobuf is not needed."""
     from transformers import AddedToken, GemmaTokenizer
     from transformers.convert_slow_tokenizer import generate_merges
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 from diffusers import AutoencoderKL
-from tiny_models import random_tensors, write_safetensors
+from .tiny_models import random_tensors, write_safetensors
 
 from newbie.models.vae import flux_vae_config
 
@@ -38,7 +38,8 @@ def flux_vae(seed=0) -> AutoencoderKL:
 
 
 def to_bfl(state: dict, levels=4) -> dict:
-    """diffusers names -> BFL names (newbie-model.md / library-notes §3b, inverted)."""
+    """diffusers names -> BFL `ae.safetensors` names (the inverse of the mapping ComfyUI and
+    diffusers use to convert BFL files)."""
     out = {}
     for key, value in state.items():
         k = key

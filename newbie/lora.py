@@ -6,13 +6,16 @@ single-file layouts people exchange (`diffusion_model.<module>.lora_down/up` +
 `.alpha`, and kohya's `lora_unet_<module_with_underscores>`), under the official
 names or the diffusers-port ones (`layers.N.attn.to_q`, `feed_forward.linear_1`,
 ...; separate to_q/to_k/to_v adapters become one exact block delta on the fused
-qkv). `apply_lora` returns a clone: the model passed in stays exactly as it was.
+qkv). `read_lora` gives the deltas, which ComfyUI applies as weight patches;
+`apply_lora` merges them into a new model the same way (in float32, then stored in the
+weights' dtype), and the model passed in stays exactly as it was.
 """
 from __future__ import annotations
 
 import logging
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -21,8 +24,7 @@ from torch import nn
 from .loading.errors import CheckpointError
 from .loading.files import Checkpoint, read_json
 from .loading.transformer import official_name
-from .models.lora_layers import LoraDelta, LoraLinear
-from .models.transformer import NewBieTransformer, clone
+from .models.transformer import NewBieTransformer
 
 log = logging.getLogger(__name__)
 ADAPTER_FILE = "adapter_model.safetensors"
@@ -32,6 +34,15 @@ _SINGLE = re.compile(r"^(.+?)\.(lora_down|lora_up)\.weight$|^(.+?)\.alpha$")
 _PREFIXES = ("diffusion_model.", "model.diffusion_model.", "transformer.", "model.", "unet.")
 _DIFFUSERS_QKV = re.compile(r"^(.+)\.attn\.to_([qkv])$")
 _TEXT_ENCODER_HINTS = ("lora_te", "text_encoder", "te1_", "te2_", "gemma", "clip_l", "jina")
+
+
+@dataclass
+class LoraDelta:
+    """One adapter on one Linear: W' = W + scale * up @ down (scale includes strength)."""
+
+    down: torch.Tensor  # A [rank, in]
+    up: torch.Tensor    # B [out, rank]
+    scale: float
 
 
 def _files(path: Path) -> tuple[Path, dict]:
@@ -49,7 +60,7 @@ def _module_names(model: nn.Module) -> dict[str, str]:
     """Every Linear of the model, by dotted name and by kohya's underscored name."""
     names = {}
     for name, module in model.named_modules():
-        if isinstance(module, (nn.Linear, LoraLinear)):
+        if isinstance(module, nn.Linear):
             names[name] = name
             names[name.replace(".", "_")] = name
     return names
@@ -228,10 +239,14 @@ def read_lora(model: nn.Module, path, strength: float = 1.0) -> dict[str, LoraDe
 
 
 def apply_lora(model: NewBieTransformer, path, strength: float = 1.0) -> NewBieTransformer:
-    """A new model with the LoRA at `path` (PEFT folder or .safetensors) added on top of
-    any already applied; `model` itself stays exactly as it was."""
-    from .models.lora_layers import attach
-
-    deltas = read_lora(model, path, strength)
-    stack = [*getattr(model, "lora_stack", []), (str(path), deltas)]
-    return attach(clone(model, keep_lora=False), stack)
+    """A new model with the LoRA at `path` (PEFT folder or .safetensors) merged into its
+    weights; unpatched weights are shared, and `model` itself stays exactly as it was."""
+    tensors = dict(model.state_dict())
+    for module, delta in read_lora(model, path, strength).items():
+        weight = tensors[module + ".weight"]
+        patch = delta.scale * (delta.up.float() @ delta.down.float())
+        tensors[module + ".weight"] = (weight.float() + patch).to(weight.dtype)
+    config = {k: v for k, v in model.config.items() if not k.startswith("_")}
+    merged = NewBieTransformer.from_state_dict(tensors, config=config)
+    merged.set_attention_backend(model.attention_backend)
+    return merged.to(next(model.parameters()).device)

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 import torch
 
 from .loading import load_text_encoders, load_transformer, load_vae
-from .models import DEFAULT_SYSTEM_PROMPT, NewBieTextEncoders, NewBieTransformer, NewBieVAE
+from .models import NewBieTextEncoders, NewBieTransformer, NewBieVAE
 from .models.vae import from_model_space
+from .prompt import DEFAULT_SYSTEM_PROMPT
 from .sampling import comfy_noise, sample
 from .sizes import check_size
 

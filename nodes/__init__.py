@@ -1,4 +1,6 @@
-"""ComfyUI node classes (V3 schema). Thin: validate, call `newbie`, convert types."""
+"""ComfyUI node classes (V3 schema) only: inputs, outputs, help. They import comfy_api's
+schema, `comfy_glue` (the boundary around ComfyUI's internals) and `newbie` (the
+library), nothing else."""
 from __future__ import annotations
 
 from comfy_api.latest import ComfyExtension, io
@@ -10,13 +12,7 @@ from .lora_nodes import LORA_NODES
 from .prompt_nodes import PROMPT_NODES
 from .sampler_nodes import SAMPLER_NODES
 
-
-from .routes import register_routes
-from .errors import show_errors_by_name
-
-show_errors_by_name()
-
-__all__ = ["NewBieExtension", "register_routes"]
+__all__ = ["NewBieExtension"]
 
 
 class NewBieExtension(ComfyExtension):

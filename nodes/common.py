@@ -1,11 +1,10 @@
-"""Shared pieces of the node classes: category, custom socket types, errors."""
+"""Shared pieces of the node classes: category, custom socket types, common inputs."""
 from __future__ import annotations
 
-import torch
 from comfy_api.latest import io
 
+from ..comfy_glue.model_files import list_models
 from ..newbie.loading import DTYPE_CHOICES
-from .memory import damaged_weights
 
 CATEGORY = "NewBie"
 
@@ -28,23 +27,11 @@ def text_input(id: str, tooltip: str, multiline: bool = False, display_name: str
                            default=default, dynamic_prompts=False, optional=optional)
 
 
-def non_finite_cause(module: torch.nn.Module, sources: dict, dtype: torch.dtype,
-                     float16_fix: str) -> str:
-    """Why a model's output is NaN/Inf, and only the advice that would help."""
-    damaged = damaged_weights(module, sources)
-    if damaged:
-        return damaged
-    if dtype == torch.float16:
-        return f"its weights are finite and float16 overflowed: {float16_fix}"
-    return (f"its weights are finite and it runs in {str(dtype).replace('torch.', '')}; the "
-            "input holds extreme values")
+class ModelFileCombo(io.Combo.Input):
+    """A combo of the model files and folders of one ComfyUI model folder. The value is
+    resolved by name inside `folder` when the node runs (the list shown may be stale by
+    then), so it is not checked against the options."""
 
-
-def out_of_memory(what: str, lower: str):
-    """Free what can be freed, then say what to lower. Still an OutOfMemoryError, so
-    ComfyUI's executor also unloads every model after it, as for core nodes."""
-    import comfy.model_management as mm
-
-    mm.soft_empty_cache()
-    return torch.OutOfMemoryError(f"NewBie: out of memory while {what}. Lower {lower}, or let ComfyUI "
-                       "offload (--lowvram) and keep the text encoders on the CPU.")
+    def __init__(self, id: str, folder: str, tooltip: str):
+        super().__init__(id, options=list_models(folder), tooltip=tooltip)
+        self.folder = folder

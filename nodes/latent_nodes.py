@@ -6,10 +6,10 @@ import logging
 import torch
 from comfy_api.latest import io
 
+from ..comfy_glue import vae as flux_vae
 from ..newbie.sizes import SIZE_MULTIPLE, aspect_buckets, check_size
+from .common import CATEGORY
 from .input_checks import check_inputs, checked_inputs
-from .common import CATEGORY, non_finite_cause, out_of_memory
-from . import core_vae
 
 log = logging.getLogger(__name__)
 CUSTOM = "custom"
@@ -66,11 +66,6 @@ def vae_input():
                                        "with ae.safetensors.")
 
 
-def _cause(vae, dtype: str) -> str:
-    return non_finite_cause(vae.first_stage_model, getattr(vae, "newbie_sources", {}),
-                            VAE_DTYPES[dtype], "use float32 or bfloat16")
-
-
 class NewBieVAEDecode(io.ComfyNode):
     @classmethod
     def define_schema(cls):
@@ -99,19 +94,8 @@ class NewBieVAEDecode(io.ComfyNode):
         if latent.dim() != 4 or latent.shape[1] != 16:
             raise ValueError(f"samples have shape {list(latent.shape)}; expected a 16-channel "
                              "FLUX latent")
-        if not torch.isfinite(latent).all():
-            raise ValueError("NewBie VAE Decode: 'samples' holds NaN or infinite values; check "
-                             "the node that made it")
-        core_vae.check_flux_vae(vae, "NewBie VAE Decode")
-        try:
-            image = core_vae.decode(vae, latent, VAE_DTYPES[dtype], tile_size)
-        except torch.OutOfMemoryError:
-            raise out_of_memory("decoding", "the tile size (try 1024, then 512), the "
-                                "resolution or the batch size") from None
-        if not torch.isfinite(image).all():
-            raise FloatingPointError("NewBie VAE Decode: the decoded image holds NaN or infinite "
-                                     f"values; {_cause(vae, dtype)}")
-        return io.NodeOutput(image.float().cpu())
+        flux_vae.check_flux_vae(vae, "NewBie VAE Decode")
+        return io.NodeOutput(flux_vae.decode(vae, latent, VAE_DTYPES[dtype], tile_size))
 
 
 class NewBieVAEEncode(io.ComfyNode):
@@ -141,18 +125,8 @@ class NewBieVAEEncode(io.ComfyNode):
                         pixels.shape[2], pixels.shape[1], w, h, SIZE_MULTIPLE)
             top, left = (pixels.shape[1] - h) // 2, (pixels.shape[2] - w) // 2
             pixels = pixels[:, top:top + h, left:left + w]
-        core_vae.check_flux_vae(vae, "NewBie VAE Encode")
-        try:
-            latent = core_vae.encode(vae, pixels, VAE_DTYPES[dtype])
-        except torch.OutOfMemoryError:
-            raise out_of_memory("encoding the image", "the image size (scale it down first) "
-                                "or the batch size, or the VAE dtype (bfloat16)") from None
-        if not torch.isfinite(latent).all():
-            cause = ("'pixels' holds NaN or infinite values" if not torch.isfinite(pixels).all()
-                     else _cause(vae, dtype))
-            raise FloatingPointError(f"NewBie VAE Encode: the latent holds NaN or infinite "
-                                     f"values; {cause}")
-        return io.NodeOutput({"samples": latent.float().cpu()})
+        flux_vae.check_flux_vae(vae, "NewBie VAE Encode")
+        return io.NodeOutput({"samples": flux_vae.encode(vae, pixels, VAE_DTYPES[dtype])})
 
 
 LATENT_NODES = [NewBieEmptyLatent, NewBieVAEDecode, NewBieVAEEncode]

@@ -4,19 +4,12 @@ from __future__ import annotations
 import torch
 from comfy_api.latest import io
 
+from ..comfy_glue import clip, memory, model_files, vae as flux_vae
+from ..comfy_glue.model import load_model
 from ..newbie.loading import load_text_encoders, resolve_dtype
 from ..newbie.models.attention import ATTENTION_BACKENDS
+from .common import CATEGORY, ModelFileCombo, dtype_input
 from .input_checks import checked_inputs
-from . import core_vae
-from .common import CATEGORY, dtype_input, out_of_memory
-from .model_files import model_combo, resolve_model
-from .newbie_clip import newbie_clip
-
-
-def _compute_device():
-    import comfy.model_management as mm
-
-    return mm.get_torch_device()
 
 
 class NewBieModelLoader(io.ComfyNode):
@@ -31,9 +24,9 @@ class NewBieModelLoader(io.ComfyNode):
                         "the diffusers-port layout) as a standard MODEL: core KSampler, model "
                         "patches and LoRA loaders take it.",
             inputs=[
-                model_combo("model", "diffusion_models",
-                             "A .safetensors file or a folder (ending in /) in "
-                             "models/diffusion_models."),
+                ModelFileCombo("model", "diffusion_models",
+                               "A .safetensors file or a folder (ending in /) in "
+                               "models/diffusion_models."),
                 dtype_input(),
                 io.Combo.Input("attention", options=list(ATTENTION_BACKENDS), default="auto",
                                tooltip="auto: flash-attn when installed and on CUDA, else torch "
@@ -45,12 +38,10 @@ class NewBieModelLoader(io.ComfyNode):
     @classmethod
     @checked_inputs
     def execute(cls, model: str, dtype: str, attention: str) -> io.NodeOutput:
-        from .comfy_model import load_model
-
-        target = resolve_dtype(dtype, _compute_device(), "transformer")
+        target = resolve_dtype(dtype, memory.compute_device(), "transformer")
         # Weights stay memory-mapped on the CPU until ComfyUI loads the model to sample.
-        return io.NodeOutput(load_model(resolve_model("diffusion_models", model), target,
-                                        attention))
+        path = model_files.resolve_model("diffusion_models", model)
+        return io.NodeOutput(load_model(path, target, attention))
 
 
 class NewBieTextEncoderLoader(io.ComfyNode):
@@ -63,11 +54,12 @@ class NewBieTextEncoderLoader(io.ComfyNode):
             description="Loads Gemma 3 4B (text tower only) and the Jina CLIP v2 text tower from "
                         "models/text_encoders: ComfyUI's single files or HF folders.",
             inputs=[
-                model_combo("gemma", "text_encoders",
-                             "gemma_3_4b_it_bf16.safetensors, or a gemma-3-4b-it / NewBie "
-                             "folder."),
-                model_combo("jina", "text_encoders",
-                             "jina_clip_v2_bf16.safetensors, or a jina-clip-v2 / NewBie folder."),
+                ModelFileCombo("gemma", "text_encoders",
+                               "gemma_3_4b_it_bf16.safetensors, or a gemma-3-4b-it / NewBie "
+                               "folder."),
+                ModelFileCombo("jina", "text_encoders",
+                               "jina_clip_v2_bf16.safetensors, or a jina-clip-v2 / NewBie "
+                               "folder."),
                 dtype_input(),
                 io.Combo.Input("device", options=["default", "cpu"], default="default",
                                tooltip="Where the encoders run. cpu keeps the GPU free for "
@@ -81,17 +73,17 @@ class NewBieTextEncoderLoader(io.ComfyNode):
     @classmethod
     @checked_inputs
     def execute(cls, gemma: str, jina: str, dtype: str, device: str) -> io.NodeOutput:
-        run_on = "cpu" if device == "cpu" else _compute_device()
+        run_on = "cpu" if device == "cpu" else memory.compute_device()
         target = resolve_dtype(dtype, run_on, "text_encoder")
+        paths = {"gemma": model_files.resolve_model("text_encoders", gemma),
+                 "jina": model_files.resolve_model("text_encoders", jina)}
         try:
-            # Loaded on the CPU (memory-mapped); NewBie Text Encode moves them for encoding.
-            paths = {"gemma": resolve_model("text_encoders", gemma),
-                     "jina": resolve_model("text_encoders", jina)}
+            # Loaded on the CPU (memory-mapped); ComfyUI moves them to encode.
             encoders = load_text_encoders(paths["gemma"], paths["jina"], dtype=target)
         except torch.OutOfMemoryError:
-            raise out_of_memory("loading the text encoders",
-                                "the dtype (bfloat16) or set device to cpu") from None
-        return io.NodeOutput(newbie_clip(encoders, compute=device != "cpu", sources=paths))
+            raise memory.out_of_memory("loading the text encoders",
+                                       "the dtype (bfloat16) or set device to cpu") from None
+        return io.NodeOutput(clip.newbie_clip(encoders, paths, on_cpu=device == "cpu"))
 
 
 class NewBieVAELoader(io.ComfyNode):
@@ -104,7 +96,7 @@ class NewBieVAELoader(io.ComfyNode):
             description="Loads the FLUX.1 VAE (ae.safetensors or a diffusers vae/ folder) from "
                         "models/vae as a standard VAE: core VAE Decode / Encode and other "
                         "packs take it.",
-            inputs=[model_combo("vae", "vae", "ae.safetensors or a folder with vae/."),
+            inputs=[ModelFileCombo("vae", "vae", "ae.safetensors or a folder with vae/."),
                     dtype_input(default="float32")],
             outputs=[io.Vae.Output(display_name="vae",
                                    tooltip="A VAE: NewBie VAE Decode (float32 by default), or "
@@ -114,10 +106,8 @@ class NewBieVAELoader(io.ComfyNode):
     @classmethod
     @checked_inputs
     def execute(cls, vae: str, dtype: str) -> io.NodeOutput:
-        import comfy.model_management as mm
-
-        target = resolve_dtype(dtype, mm.vae_device(), "vae")
-        return io.NodeOutput(core_vae.load(resolve_model("vae", vae), target))
+        target = resolve_dtype(dtype, memory.vae_device(), "vae")
+        return io.NodeOutput(flux_vae.load(model_files.resolve_model("vae", vae), target))
 
 
 LOADER_NODES = [NewBieModelLoader, NewBieTextEncoderLoader, NewBieVAELoader]

@@ -4,25 +4,10 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from ..newbie.lora import read_lora
-from .comfy_sampling import newbie_diffusion_model
-from .common import CATEGORY
+from ..comfy_glue import lora, model_files
+from ..comfy_glue.sampling import newbie_diffusion_model
+from .common import CATEGORY, ModelFileCombo
 from .input_checks import checked_inputs
-from .model_files import model_combo, resolve_model
-
-
-def lora_patches(diffusion, path) -> dict:
-    """ComfyUI weight patches for every adapter of the file that fits the model (names
-    resolved by the library: PEFT, single-file, kohya and diffusers-port layouts)."""
-    from comfy.weight_adapter import LoRAAdapter
-
-    patches = {}
-    for module, delta in read_lora(diffusion, path).items():
-        rank = delta.down.shape[0]
-        # ComfyUI's LoRA scale is alpha / rank.
-        patches[f"diffusion_model.{module}.weight"] = LoRAAdapter(
-            set(), (delta.up, delta.down, delta.scale * rank, None, None, None))
-    return patches
 
 
 class NewBieLoraLoader(io.ComfyNode):
@@ -38,8 +23,8 @@ class NewBieLoraLoader(io.ComfyNode):
                         "changed, so removing this node gives the base output back.",
             inputs=[
                 io.Model.Input("model"),
-                model_combo("lora_name", "loras",
-                            "A .safetensors LoRA or a PEFT adapter folder (ending /)."),
+                ModelFileCombo("lora_name", "loras",
+                               "A .safetensors LoRA or a PEFT adapter folder (ending /)."),
                 io.Float.Input("strength", default=1.0, min=-10.0, max=10.0, step=0.05,
                                tooltip="Multiplies the LoRA's effect; negative values invert it."),
             ],
@@ -52,9 +37,8 @@ class NewBieLoraLoader(io.ComfyNode):
         diffusion = newbie_diffusion_model(model, "NewBie LoRA Loader")
         if strength == 0.0:
             return io.NodeOutput(model)
-        patched = model.clone()
-        patched.add_patches(lora_patches(diffusion, resolve_model("loras", lora_name)), strength)
-        return io.NodeOutput(patched)
+        path = model_files.resolve_model("loras", lora_name)
+        return io.NodeOutput(lora.with_lora(model, diffusion, path, strength))
 
 
 LORA_NODES = [NewBieLoraLoader]

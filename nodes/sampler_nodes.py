@@ -2,21 +2,14 @@
 own machinery with the official CFG; progress, previews, cancel as core samplers."""
 from __future__ import annotations
 
-import logging
-from pathlib import Path
-
 import torch
 from comfy_api.latest import io
 
-from ..newbie.loading import resolve_dtype
-from ..newbie.sampling import SOLVERS, NonFiniteError, grid_from_sigmas, partial_grid, time_grid
-from .comfy_model import compute_in
-from .comfy_sampling import NewBieGuider, check_newbie_inputs, newbie_sampler
-from .common import CATEGORY, out_of_memory
+from ..comfy_glue import sampling
+from ..newbie.sampling import SOLVERS, grid_from_sigmas, partial_grid, time_grid
+from .common import CATEGORY
 from .input_checks import checked_inputs
-from .memory import damaged_weights
 
-log = logging.getLogger(__name__)
 COMPUTE_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 AUTO = "auto"  # bf16 where supported, else fp16; one retry in fp32 if it overflows
 
@@ -27,23 +20,11 @@ def newbie_sigmas(steps: int, shift: float, denoise: float) -> torch.Tensor:
     return (1.0 - grid).float()
 
 
-def check_latent(samples: torch.Tensor):
-    if samples.dim() != 4 or samples.shape[1] != 16:
-        raise ValueError(f"latent_image has shape {list(samples.shape)}; NewBie needs "
-                         "16-channel FLUX latents [B, 16, H/8, W/8]")
-    if samples.shape[-1] % 2 or samples.shape[-2] % 2:
-        raise ValueError("latent height and width must be even (image sides multiples "
-                         f"of 16); got {samples.shape[-2] * 8}x{samples.shape[-1] * 8}")
-    if not torch.isfinite(samples).all():
-        raise ValueError("NewBie Sampler: latent_image holds NaN or infinite values; check "
-                         "the node that made it")
-
-
-def _advice(dtype: torch.dtype) -> str:
-    if dtype == torch.float16:
-        return ""  # the guider's message already says what to change
-    return ("; the weights and inputs are finite, so the guidance drove it out of range: "
-            "lower cfg, or set renorm")
+def checked_sigmas(sigmas: torch.Tensor, node: str) -> torch.Tensor:
+    if not torch.isfinite(sigmas).all():
+        raise ValueError(f"{node}: sigmas holds NaN or infinite values")
+    grid_from_sigmas(sigmas)  # refuses schedules outside [0, 1] or rising
+    return sigmas
 
 
 def cfg_input():
@@ -115,52 +96,14 @@ class NewBieSampler(io.ComfyNode):
     @checked_inputs
     def execute(cls, model, positive, negative, latent_image, seed, steps, cfg, solver, shift,
                 cfg_trunc, renorm, denoise, dtype, sigmas=None) -> io.NodeOutput:
-        import comfy.model_management as mm
-        import comfy.sample
-        import comfy.utils
-        import latent_preview
-
         node = "NewBie Sampler"
-        diffusion = check_newbie_inputs(model, positive, negative, node)
-        samples = latent_image["samples"]
-        check_latent(samples)
-        if sigmas is None:
-            sigmas = newbie_sigmas(steps, shift, denoise)
-        else:
-            grid_from_sigmas(sigmas)  # refuses schedules outside [0, 1] or rising
-            if not torch.isfinite(sigmas).all():
-                raise ValueError(f"{node}: sigmas holds NaN or infinite values")
-        noise = comfy.sample.prepare_noise(samples, seed, latent_image.get("batch_index"))
-
-        def run(dtype_now):
-            guider = NewBieGuider(compute_in(model, dtype_now), cfg, cfg_trunc, renorm)
-            guider.set_conds(positive, negative)
-            callback = latent_preview.prepare_callback(model, len(sigmas) - 1)
-            return guider.sample(noise, samples, newbie_sampler(solver), sigmas,
-                                 denoise_mask=latent_image.get("noise_mask"), callback=callback,
-                                 disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=seed)
-
-        first = resolve_dtype("auto", model.load_device) if dtype == AUTO else COMPUTE_DTYPES[dtype]
-        try:
-            try:
-                result = run(first)
-            except NonFiniteError as err:
-                damaged = damaged_weights(diffusion, {"": getattr(model.model, "newbie_source",
-                                                                   Path("the model file"))})
-                if damaged:
-                    raise NonFiniteError(f"{node}: {damaged}") from None
-                if dtype != AUTO or first == torch.float32:
-                    raise NonFiniteError(f"{node}: {err}{_advice(first)}") from None
-                log.warning("%s: %s; retrying once in float32", node, err)
-                try:
-                    result = run(torch.float32)
-                except NonFiniteError as again:
-                    raise NonFiniteError(f"{node}: {again}{_advice(torch.float32)}") from None
-        except torch.OutOfMemoryError:
-            raise out_of_memory("sampling", "the resolution or batch size") from None
-        out = dict(latent_image)  # as core KSampler: batch_index and noise_mask carry on
-        out["samples"] = result.to(mm.intermediate_device())
-        return io.NodeOutput(out)
+        sampling.check_newbie_inputs(model, positive, negative, node)
+        sampling.check_latent(latent_image["samples"], node)
+        sigmas = newbie_sigmas(steps, shift, denoise) if sigmas is None else \
+            checked_sigmas(sigmas, node)
+        return io.NodeOutput(sampling.sample(
+            model, positive, negative, latent_image, seed, sigmas, solver, cfg, cfg_trunc,
+            renorm, None if dtype == AUTO else COMPUTE_DTYPES[dtype], node))
 
 
 class NewBieCFGGuider(io.ComfyNode):
@@ -181,8 +124,8 @@ class NewBieCFGGuider(io.ComfyNode):
     @classmethod
     @checked_inputs
     def execute(cls, model, positive, negative, cfg, cfg_trunc, renorm) -> io.NodeOutput:
-        check_newbie_inputs(model, positive, negative, "NewBie CFG Guider")
-        guider = NewBieGuider(model, cfg, cfg_trunc, renorm)
+        sampling.check_newbie_inputs(model, positive, negative, "NewBie CFG Guider")
+        guider = sampling.NewBieGuider(model, cfg, cfg_trunc, renorm)
         guider.set_conds(positive, negative)
         return io.NodeOutput(guider)
 
@@ -203,7 +146,7 @@ class NewBieSamplerSelect(io.ComfyNode):
     @classmethod
     @checked_inputs
     def execute(cls, solver) -> io.NodeOutput:
-        return io.NodeOutput(newbie_sampler(solver))
+        return io.NodeOutput(sampling.newbie_sampler(solver))
 
 
 SAMPLER_NODES = [NewBieSampler, NewBieCFGGuider, NewBieSamplerSelect]

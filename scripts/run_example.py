@@ -16,11 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "devtools"), str(REPO)]
-
-from comfy_host import ComfyServer  # noqa: E402
-from workflow import ui_to_api  # noqa: E402
+from devtools.comfy_host import REPO, ComfyServer
+from devtools.workflow import ui_to_api
 
 DEFAULT = REPO / "example_workflows" / "newbie_t2i_two_characters.json"
 OUT = REPO / "out"
@@ -49,7 +46,7 @@ def main(argv: list[str]) -> int:
         elif all((real / f).exists() for f in files.values()):
             models, note = real, f"models: the real weights from {real}"
         else:
-            from tiny_models import write_tiny_model_set
+            from devtools.model_set import write_tiny_model_set
             models = tmp / "models"
             write_tiny_model_set(models, {role: f.name for role, f in files.items()})
             note = ("models: a random model set (tiny transformer and text encoders, full-size "

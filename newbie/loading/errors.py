@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from ..errors import NewBieError
 
 
-class CheckpointError(ValueError):
+class CheckpointError(NewBieError, ValueError):
     """A checkpoint that cannot be loaded: says which file, what it looked like, why."""
 
     def __init__(self, path, message: str, layout: str | None = None,

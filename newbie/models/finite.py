@@ -4,6 +4,7 @@ the memory-mapped weights)."""
 from __future__ import annotations
 
 from itertools import chain
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -16,3 +17,28 @@ def first_non_finite(module: nn.Module) -> str | None:
                 and not torch.isfinite(tensor).all()):
             return name
     return None
+
+
+def damaged_weights(module: nn.Module, sources: dict[str, Path]) -> str | None:
+    """What holds NaN/Inf among a module's weights (file and tensor), or None. `sources`
+    maps parameter-name prefixes to the files they came from. Slow: reads every weight."""
+    name = first_non_finite(module)
+    if name is None:
+        return None
+    prefix = max((p for p in sources if name.startswith(p)), key=len, default=None)
+    where = f"the weights of {Path(sources[prefix]).name}" if prefix is not None else \
+        "the model's weights"
+    return (f"{where} hold NaN or infinite values (first: {name}); the file is damaged: "
+            "download it again")
+
+
+def non_finite_cause(module: nn.Module, sources: dict[str, Path], dtype: torch.dtype,
+                     float16_fix: str) -> str:
+    """Why a model's output is NaN/Inf, and only the advice that would help."""
+    damaged = damaged_weights(module, sources)
+    if damaged:
+        return damaged
+    if dtype == torch.float16:
+        return f"its weights are finite and float16 overflowed: {float16_fix}"
+    return (f"its weights are finite and it runs in {str(dtype).replace('torch.', '')}; the "
+            "input holds extreme values")

@@ -1,8 +1,9 @@
 """Checking a state dict against the model it should fill, with readable lists."""
 from __future__ import annotations
+from ..errors import NewBieError
 
 
-class StateDictMismatch(ValueError):
+class StateDictMismatch(NewBieError, ValueError):
     """Keys or shapes that do not fit the model built from the config."""
 
     def __init__(self, missing: list[str], unexpected: list[str], wrong_shapes: list[str]):

@@ -7,8 +7,7 @@
   the last hidden state over all real tokens (incl. <s> and </s>), 1024-d, not
   normalised.
 
-Sizes come from the tensors; every other hyperparameter is the released
-model's (design.md, "Rules that keep it real").
+Sizes come from the tensors; every other hyperparameter is the released model's.
 """
 from __future__ import annotations
 
@@ -22,30 +21,10 @@ from transformers.models.gemma3.modeling_gemma3 import Gemma3RotaryEmbedding
 from transformers.models.jina_embeddings_v3.modeling_jina_embeddings_v3 import (
     JinaEmbeddingsV3RotaryEmbedding)
 
+from ..prompt.system import GEMMA_MAX_TOKENS, tower_texts
 from .tokenizers import TextTokenizer
 
 log = logging.getLogger(__name__)
-
-# The two system prompts NewBie was trained with (finetune.py), Gemma only: one for XML
-# captions, one for tag or natural-language captions.
-DEFAULT_SYSTEM_PROMPT = ("You are an assistant designed to generate high-quality anime images "
-                         "based on xml format prompts. <Prompt Start> ")
-TEXTUAL_SYSTEM_PROMPT = ("You are an assistant designed to generate high-quality anime images "
-                         "with the highest degree of image-text alignment based on textual "
-                         "prompts. <Prompt Start> ")
-SYSTEM_PROMPTS = {"xml": DEFAULT_SYSTEM_PROMPT, "textual": TEXTUAL_SYSTEM_PROMPT}
-
-
-def system_prompt_for(prompt: str) -> tuple[str, str]:
-    """(kind, system prompt) as in training: the XML one for a prompt in the XML format,
-    the textual one for tags or natural language."""
-    from ..prompt import looks_like_xml
-
-    kind = "xml" if looks_like_xml(prompt) else "textual"
-    return kind, SYSTEM_PROMPTS[kind]
-
-
-GEMMA_MAX_TOKENS = 512
 JINA_MAX_TOKENS = 2048
 GEMMA_PAD_MULTIPLE = 8
 GEMMA_GLOBAL_EVERY = 6  # every 6th layer attends globally, the rest in a 1024 window
@@ -136,28 +115,29 @@ class NewBieTextEncoders(nn.Module):
     def device(self) -> torch.device:
         return self.gemma.embed_tokens.weight.device
 
-    def gemma_token_count(self, prompt: str, system_prompt: str | None = None) -> int:
-        """Gemma tokens of system_prompt + prompt, BOS included, before any cut."""
-        return len(self.gemma_tokenizer.ids((system_prompt or "") + prompt))
+    def gemma_ids(self, text: str) -> list[int]:
+        """Gemma's token ids of `text` (BOS first), before any cut."""
+        return self.gemma_tokenizer.ids(text)
+
+    def jina_ids(self, text: str) -> list[int]:
+        """Jina's token ids of `text`, cut at its limit with </s> kept last, as the HF
+        tokenizer does."""
+        ids = self.jina_tokenizer.ids(text)
+        return ids if len(ids) <= self.jina_max_tokens else ids[:self.jina_max_tokens - 1] + ids[-1:]
 
     def tokenize(self, prompts: list[str], system_prompt: str | None = None,
-                 gemma_max_tokens: int | None = None):
-        """Token ids and masks for both encoders, plus how many Gemma prompts were cut."""
+                 gemma_max_tokens: int | None = None) -> tuple[list, list]:
+        """Token rows of both towers (Gemma: system prompt + prompt, cut; Jina: the
+        prompt alone)."""
         limit = gemma_max_tokens or self.gemma_max_tokens
-        gemma_rows = [self.gemma_tokenizer.ids((system_prompt or "") + p) for p in prompts]
+        texts = [tower_texts(p, system_prompt) for p in prompts]
+        gemma_rows = [self.gemma_ids(gemma) for gemma, _ in texts]
         truncated = sum(len(r) > limit for r in gemma_rows)
         if truncated:
-            longest = max(len(r) for r in gemma_rows)
             log.warning("NewBie: %d prompt(s) longer than %d Gemma tokens (longest %d) were "
-                        "truncated, as in training", truncated, limit, longest)
-        gemma_rows = [r[:limit] for r in gemma_rows]
-        jina_rows = [self.jina_tokenizer.ids(p) for p in prompts]
-        # Keep </s> last when cutting Jina's input, as the HF tokenizer does.
-        jina_rows = [r if len(r) <= self.jina_max_tokens
-                     else r[:self.jina_max_tokens - 1] + r[-1:] for r in jina_rows]
-        gemma = pad_rows(gemma_rows, self.gemma_tokenizer.pad_id, GEMMA_PAD_MULTIPLE)
-        jina = pad_rows(jina_rows, self.jina_tokenizer.pad_id)
-        return gemma, jina, truncated
+                        "truncated, as in training", truncated, limit,
+                        max(len(r) for r in gemma_rows))
+        return [r[:limit] for r in gemma_rows], [self.jina_ids(jina) for _, jina in texts]
 
     @torch.no_grad()
     def encode(self, prompts, system_prompt: str | None = None,
@@ -165,13 +145,13 @@ class NewBieTextEncoders(nn.Module):
         """Gemma sees system_prompt + prompt; Jina sees the prompt alone."""
         if isinstance(prompts, str):
             prompts = [prompts]
-        gemma, jina, _ = self.tokenize(list(prompts), system_prompt, gemma_max_tokens)
-        return self.encode_tokens(gemma, jina)
+        return self.encode_rows(*self.tokenize(list(prompts), system_prompt, gemma_max_tokens))
 
     @torch.no_grad()
-    def encode_tokens(self, gemma: tuple, jina: tuple):
-        """`encode` from token ids and masks, (ids [B,L], mask [B,L]) for each encoder."""
-        (g_ids, g_mask), (j_ids, j_mask) = gemma, jina
+    def encode_rows(self, gemma_rows: list[list[int]], jina_rows: list[list[int]]):
+        """`encode` from token rows: right-padded (Gemma to a multiple of 8), masked."""
+        (g_ids, g_mask) = pad_rows(gemma_rows, self.gemma_tokenizer.pad_id, GEMMA_PAD_MULTIPLE)
+        (j_ids, j_mask) = pad_rows(jina_rows, self.jina_tokenizer.pad_id)
         device = self.device
         jina_device = self.jina.embeddings.word_embeddings.weight.device
         g_mask, j_mask = g_mask.to(device), j_mask.to(jina_device)

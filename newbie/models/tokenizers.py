@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Protocol
 
 import sentencepiece as spm
+from ..errors import NewBieError
 
 
 class TextTokenizer(Protocol):
@@ -17,7 +18,7 @@ class TextTokenizer(Protocol):
     def ids(self, text: str) -> list[int]: ...
 
 
-class TokenizerError(ValueError):
+class TokenizerError(NewBieError, ValueError):
     pass
 
 

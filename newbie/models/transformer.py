@@ -1,6 +1,6 @@
 """NewBie-image-Exp0.1 Next-DiT: Lumina-2 NextDiT plus the pooled Jina CLIP path.
 
-Module names equal the official state-dict keys (newbie-model.md §1.3), so the
+Module names equal the official state-dict keys, so the
 official and ComfyUI files load as they are. Conventions are the official ones:
 t in [0, 1] with 0 = noise, output velocity = data - noise, caption tokens of a
 sample joined without padding in between, padded tokens never change the output.
@@ -216,6 +216,10 @@ class NewBieTransformer(ModelMixin, ConfigMixin):
                 module.backend = backend
 
     @property
+    def attention_backend(self) -> str:
+        return next((m.backend for m in self.modules() if isinstance(m, Attention)), "auto")
+
+    @property
     def head_dim(self) -> int:
         return self.config.dim // self.config.n_heads
 
@@ -314,25 +318,3 @@ class NewBieTransformer(ModelMixin, ConfigMixin):
                     "transformer_options": options}
             joint = replace[("double_block", i)](args, {"original_block": original})["img"]
         return joint
-
-
-def clone(model: NewBieTransformer, dtype: torch.dtype | None = None,
-          keep_lora: bool = True) -> NewBieTransformer:
-    """A new model over the same weights (shared storage; cast only if dtype differs),
-    with the same attention backend and (keep_lora) LoRA stack. The original stays
-    untouched."""
-    from .lora_layers import attach
-
-    config = {k: v for k, v in model.config.items() if not k.startswith("_")}
-    copy = NewBieTransformer.from_state_dict(model.state_dict(), dtype=dtype, config=config)
-    backend = next((m.backend for m in model.modules() if isinstance(m, Attention)), "auto")
-    copy.set_attention_backend(backend)
-    if keep_lora and getattr(model, "lora_stack", None):
-        attach(copy, model.lora_stack)
-    return copy.to(next(model.parameters()).device)
-
-
-def cast_copy(model: NewBieTransformer, dtype: torch.dtype) -> NewBieTransformer:
-    """The model in another compute dtype, as a separate model (ComfyUI caches the
-    original). The same dtype gives the model itself."""
-    return model if next(model.parameters()).dtype == dtype else clone(model, dtype)

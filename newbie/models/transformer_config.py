@@ -1,12 +1,13 @@
 """The NewBie Next-DiT config read off the official state-dict keys and shapes.
 
 Sizes come from the tensors; everything else (theta, eps, axes_lens) is the
-released model's (newbie-model.md §1.1, §10).
+released model's.
 """
 from __future__ import annotations
 
 import math
 import re
+from ..errors import NewBieError
 
 REQUIRED_KEYS = ("x_embedder.weight", "t_embedder.mlp.0.weight", "cap_embedder.1.weight",
                  "layers.0.attention.qkv.weight", "layers.0.attention.out.weight",
@@ -15,7 +16,7 @@ REQUIRED_KEYS = ("x_embedder.weight", "t_embedder.mlp.0.weight", "cap_embedder.1
 IN_CHANNELS = 16
 
 
-class ConfigInferenceError(ValueError):
+class ConfigInferenceError(NewBieError, ValueError):
     pass
 
 

@@ -1,4 +1,5 @@
-"""Writes a NewBiePrompt in the official XML layout (newbie-model.md §5).
+"""Writes a NewBiePrompt in the official XML layout (the one NewBie's training
+captions use).
 
     <character_1>            one block per character, numbered from 1
     <n>name</n>              one element a line; <n> always written

@@ -8,9 +8,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, fields
 from typing import Any
+from ..errors import NewBieError
 
 
-class PromptError(ValueError):
+class PromptError(NewBieError, ValueError):
     """A prompt that cannot be read or built; carries the position when known."""
 
     def __init__(self, message: str, line: int | None = None, column: int | None = None):

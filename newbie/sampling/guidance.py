@@ -1,4 +1,5 @@
-"""Classifier-free guidance with the official NewBie semantics (newbie-model.md §4.3).
+"""Classifier-free guidance with the official NewBie semantics, the one implementation
+both the ComfyUI guider and the standalone sampler call:
 
 - cond and uncond go through the model in one batched forward;
 - truncation: CFG while t < cfg_trunc (t = 0 is noise), cond-only forwards after;
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from ..errors import NewBieError
 
 
 @dataclass
@@ -55,7 +57,7 @@ def join(a: Conditioning, b: Conditioning) -> Conditioning:
     return Conditioning(torch.cat([fa, fb]), torch.cat([ma, mb]), pooled)
 
 
-class NonFiniteError(FloatingPointError):
+class NonFiniteError(NewBieError, FloatingPointError):
     """NaN or Inf in the sampler; the message names where and what to change."""
 
 
@@ -63,6 +65,14 @@ def float16_hint(dtype: torch.dtype) -> str:
     """Advice that helps only when the compute dtype is float16."""
     return ("; float16 overflows where bfloat16 and float32 do not: compute in one of those"
             if dtype == torch.float16 else "")
+
+
+def guidance_scale(t: float, cfg: float, cfg_trunc: float | None) -> float:
+    """The CFG scale at time t (0 = noise): `cfg` while t < cfg_trunc, then 1 (the
+    positive prompt alone). cfg_trunc None or >= 1 keeps CFG on at every step."""
+    if cfg_trunc is None or cfg_trunc >= 1.0 or t < cfg_trunc:
+        return cfg
+    return 1.0
 
 
 def guided(cond: torch.Tensor, uncond: torch.Tensor, cfg: float, renorm: float) -> torch.Tensor:
@@ -78,7 +88,7 @@ def guided(cond: torch.Tensor, uncond: torch.Tensor, cfg: float, renorm: float) 
 
 
 class GuidedVelocity:
-    """v(x, t) for the solvers: model forwards plus CFG, truncation and renorm."""
+    """v(x, t) for the solvers: model forwards plus the official CFG."""
 
     def __init__(self, model, cond, uncond, cfg: float, cfg_trunc: float | None,
                  renorm: float, dtype: torch.dtype, batch: int,
@@ -100,22 +110,14 @@ class GuidedVelocity:
         return Conditioning(c.cap_feats.to(self.device, self.dtype), c.cap_mask.to(self.device),
                             pooled)
 
-    def guided_at(self, t: float) -> bool:
-        use = self.uncond is not None and self.cfg != 1.0
-        return use and (self.cfg_trunc is None or t < self.cfg_trunc)
-
     def _forward(self, x: torch.Tensor, t: float, c: Conditioning) -> torch.Tensor:
         self.forwards += 1
         tt = torch.full((x.shape[0],), float(t), device=x.device)
-        v = self.model(x.to(self.dtype), tt, c.cap_feats, c.cap_mask, c.clip_pooled).float()
-        if not torch.isfinite(v).all():
-            raise NonFiniteError(f"the model's output became NaN/Inf at t = {t:.4f} (forward "
-                                 f"{self.forwards}) computing in {self.dtype}"
-                                 + float16_hint(self.dtype))
-        return v
+        return self.model(x.to(self.dtype), tt, c.cap_feats, c.cap_mask, c.clip_pooled).float()
 
     def __call__(self, x: torch.Tensor, t: float) -> torch.Tensor:
-        if not self.guided_at(t):
+        scale = guidance_scale(t, self.cfg, self.cfg_trunc) if self.uncond is not None else 1.0
+        if scale == 1.0:
             return self._forward(x, t, self.cond)
         v_cond, v_uncond = self._forward(torch.cat([x, x]), t, self.both).chunk(2)
-        return guided(v_cond, v_uncond, self.cfg, self.renorm)
+        return guided(v_cond, v_uncond, scale, self.renorm)

@@ -1,10 +1,9 @@
-"""`sample`: the whole denoising loop in the model's latent space."""
+"""`sample`: the whole denoising loop in the model's latent space, without ComfyUI."""
 from __future__ import annotations
 
 import torch
 
 from .guidance import GuidedVelocity, NonFiniteError, float16_hint
-from .inpaint import MaskedVelocity, latent_mask
 from .schedule import DEFAULT_SHIFT, grid_from_sigmas, partial_grid, time_grid
 from .solvers import solve
 
@@ -23,8 +22,7 @@ def sample(model, cond, uncond, noise: torch.Tensor, *, steps: int = 28, solver:
            shift: float = DEFAULT_SHIFT, cfg: float = 4.5, cfg_trunc: float | None = None,
            renorm: float = 0.0, sigmas=None, latent: torch.Tensor | None = None,
            denoise: float = 1.0, dtype: torch.dtype | None = None, callback=None,
-           device: torch.device | None = None, mask: torch.Tensor | None = None
-           ) -> torch.Tensor:
+           device: torch.device | None = None) -> torch.Tensor:
     """Clean latent (model space) from `noise` (model space).
 
     cond/uncond: (cap_feats, cap_mask, clip_pooled) or objects with those attributes;
@@ -33,37 +31,28 @@ def sample(model, cond, uncond, noise: torch.Tensor, *, steps: int = 28, solver:
     below 1) start part-way from it. callback(step, total, x, x_data) after each step;
     it may raise to stop. device: where to compute (default: where the model's
     parameters are; give it when some of them are streamed from another device).
-    mask: inpainting noise mask (1 = regenerate; any resolution, see `latent_mask`);
-    needs `latent`, which is kept exactly where the mask is 0.
     """
     grid = _grid(steps, shift, sigmas, denoise, latent is not None)
-    if mask is not None and latent is None:
-        raise ValueError("an inpainting mask needs the latent to keep outside it")
     dtype = dtype or next(model.parameters()).dtype
     device = device or next(model.parameters()).device
-    noise = noise.to(device, torch.float32)
-    x = noise
-    if latent is not None:
-        latent = latent.to(device, torch.float32)
+    x = noise.to(device, torch.float32)
     t0 = float(grid[0])
     if t0 > 0.0:
         if latent is None:
             raise ValueError("the schedule starts part-way (denoise < 1 or SIGMAS below 1) "
                              "but no latent was given")
-        x = t0 * latent + (1.0 - t0) * x
+        x = t0 * latent.to(device, torch.float32) + (1.0 - t0) * x
     velocity = GuidedVelocity(model, cond, uncond, cfg, cfg_trunc, renorm, dtype, x.shape[0],
                               device)
-    if mask is not None:
-        velocity = MaskedVelocity(velocity, latent_mask(mask, x.shape).to(device), latent, noise)
     total = len(grid) - 1
 
     def on_step(i, x_now, x_data):
-        if not torch.isfinite(x_now).all():
-            raise NonFiniteError(f"the sampled latent became NaN/Inf at step {i + 1}/{total} "
-                                 f"in {dtype}" + float16_hint(dtype))
         if callback is not None:
             callback(i, total, x_now, x_data)
 
     with torch.no_grad():
         result = solve(solver, velocity, x, [float(t) for t in grid], on_step)
-    return velocity.finish(result) if mask is not None else result
+    if not torch.isfinite(result).all():  # once, at the end: no scan per step
+        raise NonFiniteError(f"the sampled latent is NaN/Inf computing in {dtype}"
+                             + float16_hint(dtype))
+    return result

@@ -1,0 +1,80 @@
+"""HTTP route for the slot editor's live XML preview: the server's own builder, so
+the preview is exactly what the node will output (minus chained characters)."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..newbie.loading import CheckpointError, load_gemma_tokenizer
+from ..newbie.prompt import (GEMMA_MAX_TOKENS, SYSTEM_PROMPT_MODES, GeneralTags, NewBiePrompt,
+                             PromptError, build_xml, choose_system_prompt, parse_slots)
+from .model_files import resolve_model
+
+PREVIEW_ROUTE = "/newbie/xml_preview"
+
+
+_FIELDS = {"character_slots": str, "general_tags": dict, "caption": str, "tidy_tags": bool,
+           "gemma": str, "system_prompt": str, "system_prompt_mode": str, "max_tokens": int}
+_TOKENIZERS: dict[tuple[str, int], object] = {}
+
+
+def _gemma_tokenizer(name: str):
+    """The Gemma tokenizer of a file in models/text_encoders, kept while the file is unchanged."""
+    path = resolve_model("text_encoders", name)
+    key = (str(path), path.stat().st_mtime_ns)
+    if key not in _TOKENIZERS:
+        _TOKENIZERS.clear()  # one at a time: the workflow's own encoder
+        _TOKENIZERS[key] = load_gemma_tokenizer(path)
+    return _TOKENIZERS[key]
+
+
+def gemma_tokens(xml: str, body: dict) -> dict:
+    """The Gemma token count NewBie Text Encode will see for this XML, with the system
+    prompt it will choose, counted with the workflow's own tokenizer."""
+    mode = body.get("system_prompt_mode") or "auto"
+    if mode not in SYSTEM_PROMPT_MODES:
+        mode = "auto"
+    typed = body.get("system_prompt") or "" if mode == "as typed" else ""
+    system, label = choose_system_prompt(xml, mode, typed)
+    limit = body.get("max_tokens") or GEMMA_MAX_TOKENS
+    try:
+        count = len(_gemma_tokenizer(body["gemma"]).ids(system + xml))
+    except (CheckpointError, OSError, ValueError) as err:
+        return {"error": f"cannot count Gemma tokens: {err}"}
+    return {"count": count, "limit": limit, "system_prompt": label}
+
+
+def _bad_request(message: str) -> web.Response:
+    return web.json_response({"error": f"bad preview request: {message}"}, status=400)
+
+
+async def xml_preview(request: web.Request) -> web.Response:
+    try:
+        body = await request.json()
+    except (ValueError, RecursionError) as err:
+        return _bad_request(f"the body is not usable JSON ({type(err).__name__})")
+    if not isinstance(body, dict):
+        return _bad_request(f"expected a JSON object, got {type(body).__name__}")
+    for name, kind in _FIELDS.items():
+        if body.get(name) is not None and not isinstance(body[name], kind):
+            return _bad_request(f"'{name}' must be {kind.__name__}, got "
+                                f"{type(body[name]).__name__}")
+    tags = body.get("general_tags") or {}
+    if not all(isinstance(v, str) for v in tags.values()):
+        return _bad_request("'general_tags' values must be text")
+    try:
+        prompt = NewBiePrompt(characters=parse_slots(body.get("character_slots") or ""),
+                              general_tags=GeneralTags.from_dict(tags),
+                              caption=body.get("caption") or "")
+        xml = build_xml(prompt, tidy=bool(body.get("tidy_tags")))
+        reply = {"xml": xml}
+        if body.get("gemma"):
+            reply["gemma_tokens"] = gemma_tokens(xml, body)
+        return web.json_response(reply)
+    except PromptError as err:  # the editor shows the message in place of the preview
+        return web.json_response({"error": str(err)}, status=400)
+
+
+def register_routes():
+    from server import PromptServer  # the running server: only there once ComfyUI is up
+
+    PromptServer.instance.routes.post(PREVIEW_ROUTE)(xml_preview)

@@ -1,0 +1,149 @@
+"""The character-slot widget in a real headless Chromium against the real server, on
+the front end the host bundles (1.32.9 on 0.3.75, 1.49.6 on 0.33.0) and on a current
+one (1.58.1), with the Nodes 2.0 renderer off and on."""
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from devtools.comfy_host import ComfyServer
+from devtools.graphs import write_t2i_models
+
+from newbie.loading import load_gemma_tokenizer
+from newbie.models import DEFAULT_SYSTEM_PROMPT
+from newbie.prompt import parse_xml
+
+HERE = Path(__file__).parent
+HOST = Path(os.environ["NEWBIE_HOST"])
+NEW_FRONTEND = HOST / "frontend" / "comfyui_frontend_package" / "static"
+SCREENSHOT = HERE.parents[1] / "docs" / "widget.png"
+# Typed into the editor: Danbooru text that must reach the XML (and Gemma) as typed.
+APPEARANCE = r"long_hair, <red> & blue, >_<, <3, rem_\(re:zero\)"
+
+
+@pytest.fixture(scope="module", params=["bundled", "current"])
+def server(request, comfy, tiny, tmp_path_factory):
+    """The session server for the bundled front end, one of its own for the current
+    (both with the tiny models: the preview counts tokens with their Gemma tokenizer)."""
+    if request.param == "bundled":
+        yield comfy
+        return
+    if not NEW_FRONTEND.is_dir():
+        pytest.fail(f"current front end missing at {NEW_FRONTEND}; rerun scripts/setup_host.sh")
+    srv = ComfyServer(tmp_path_factory.mktemp("comfy_fe"),
+                      extra_args=["--front-end-root", str(NEW_FRONTEND)]).start()
+    write_t2i_models(srv)
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="module", params=["classic", "nodes2"])
+def report(request, server, tmp_path_factory):
+    vue = "on" if request.param == "nodes2" else "off"
+    shot = tmp_path_factory.mktemp("shot") / "widget.png"
+    env = dict(os.environ, NODE_MODULES=str(HOST / "node" / "node_modules"))
+    out = subprocess.run(["node", str(HERE / "widget_flow.mjs"), server.url, str(shot),
+                          vue], capture_output=True, text=True, timeout=600, env=env)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout.strip().splitlines()[-1])
+    assert "failure" not in data, data["failure"] + "\n" + json.dumps(data["steps"], indent=1)
+    # NEWBIE_UPDATE_SCREENSHOT=1 refreshes the README's picture (bundled front end).
+    if (os.environ.get("NEWBIE_UPDATE_SCREENSHOT") and vue == "off"
+            and "--front-end-root" not in server.extra_args):
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        shutil.copy(shot, SCREENSHOT)
+    data["vue"] = vue
+    return data
+
+
+def test_extension_loads_cleanly_and_stays_on_loopback(report):
+    assert report["steps"]["extensionLoaded"]
+    assert report["pageErrors"] == []
+    assert report["offLoopback"] == []
+
+
+def test_the_renderer_asked_for_is_the_one_running(report):
+    assert report["steps"]["vueNodes"] in ((report["vue"] == "on"), None)
+
+
+def test_the_raw_json_input_stays_hidden(report):
+    assert report["steps"]["visibleRawState"] == 0
+
+
+def test_slots_are_edited_reordered_and_keyboard_usable(report):
+    steps = report["steps"]
+    assert steps["slotsAfterKeyboardAdd"] == 3
+    assert steps["names"] == ["bob", "alice"]
+
+
+def test_save_and_api_prompt_carry_the_json(report):
+    saved = report["steps"]["saved"]
+    state = json.loads(saved["apiSlots"])
+    assert state["version"] == 1
+    assert [c["n"] for c in state["characters"]] == ["bob", "alice"]
+    assert state["characters"][1]["appearance"] == APPEARANCE
+    assert "newbie_character_slots" not in saved["properties"]  # one source of truth
+    assert saved["apiSlots"] in saved["widgetsValues"]
+
+
+def test_reload_gives_the_same_state(report):
+    steps = report["steps"]
+    assert steps["reloadedNames"] == ["bob", "alice"]
+    assert steps["reloadedSlots"] == steps["saved"]["apiSlots"]
+    node = next(n for n in steps["reloadedGraph"]["nodes"] if n["type"] == "NewBieXMLPrompt")
+    assert node["widgets_values"] == steps["saved"]["widgetsValues"]
+
+
+def test_a_value_set_by_a_script_is_shown_saved_and_reloaded(report):
+    steps = report["steps"]
+    assert steps["scriptedShown"] == ["carol", "dave"]
+    assert steps["scriptedReloaded"] == ["carol", "dave"]
+
+
+def test_a_hand_edited_save_keeps_the_edit_over_an_old_copy(report):
+    assert report["steps"]["handEditedNames"] == ["erin"]
+    assert report["steps"]["handEditedProperty"] is None  # the old copy is dropped
+
+
+def test_queued_xml_matches_the_preview(report):
+    steps = report["steps"]
+    xml = steps["executedXml"]
+    assert xml == steps["preview"]
+    prompt = parse_xml(xml, strict=True)
+    assert [c.n for c in prompt.characters] == ["bob", "alice"]
+    assert f"<appearance>{APPEARANCE}</appearance>" in xml  # as typed, no entities
+    assert prompt.characters[1].appearance == APPEARANCE  # and read back the same
+
+
+def test_the_preview_counts_gemma_tokens_with_the_real_tokenizer(report, server):
+    """The count the editor shows is the workflow's Gemma tokenizer on the XML system
+    prompt (auto, for an XML prompt) + the previewed XML, BOS included."""
+    steps = report["steps"]
+    tokenizer = load_gemma_tokenizer(server.models / "text_encoders" / "gemma_t2i.safetensors")
+    count = len(tokenizer.ids(DEFAULT_SYSTEM_PROMPT + steps["preview"]))
+    assert steps["tokens"] == (f"{count} / 512 Gemma tokens; system prompt: xml (auto: XML "
+                               "prompt)")
+
+
+def test_the_encode_node_shows_the_system_prompt_and_the_cut(report):
+    info = report["steps"]["encodeInfo"]
+    assert info and info.startswith("system prompt: textual (auto: tags or natural language)")
+    assert "tokens dropped, as in training" in info
+
+
+def test_old_and_shifted_saves_load_by_name(report):
+    assert report["steps"]["migratedNames"] == ["old_zoe"]
+    assert report["steps"]["shiftedNames"] == ["bob", "alice"]
+
+
+def test_malformed_json_is_shown_kept_and_refused_on_run(report):
+    steps = report["steps"]
+    assert "not valid JSON" in steps["brokenMessage"]
+    assert steps["brokenKept"] == '{"version": 1, "characters": [{"n": "half'
+    queue = steps["brokenQueue"]
+    assert queue["status"] == 400 or queue["body"].get("node_errors")
+    assert "character slots are not valid JSON" in json.dumps(queue["body"])

@@ -1,0 +1,136 @@
+"""Our MODEL among core's nodes, through the real server: core KSampler, core model
+patches, core LoRA loader; and our sampler, guider and LoRA loader on core's NewBie
+MODEL (0.33: UNETLoader with a NewBie file)."""
+import pytest
+import safetensors.torch
+import torch
+from devtools.graphs import t2i
+from devtools.tiny_lora import lora_pairs, write_single_file
+
+STEPS = 10  # divides 1000: core's simple scheduler lands on the official shifted grid
+
+
+def latents(comfy, graph: dict, *nodes: str) -> list[torch.Tensor]:
+    """Run the graph with a SaveLatent after each of `nodes`; their latents."""
+    graph = dict(graph)
+    for node in nodes:
+        graph[f"save_{node}"] = {"class_type": "SaveLatent", "inputs": {
+            "samples": [node, 0], "filename_prefix": f"interop_{node}"}}
+    result = comfy.run(graph)
+    assert result.status == "success", result.error
+    return [safetensors.torch.load(comfy.view(result.outputs[f"save_{n}"]["latents"][0]))
+            ["latent_tensor"] for n in nodes]
+
+
+def base_graph(seed=5, **sampler) -> dict:
+    """t2i's loaders, encoder and latent in float32, NewBie Sampler as `s` (euler, CFG at
+    every step, no renorm), without the decode."""
+    graph = t2i(seed=seed, steps=STEPS, width=64, height=64, **sampler)
+    graph["m"]["inputs"]["dtype"] = "float32"
+    graph["s"]["inputs"]["dtype"] = "float32"
+    for node in ("d", "save"):
+        graph.pop(node)
+    return graph
+
+
+def ksampler(model, seed=5, cfg=4.0) -> dict:
+    return {"class_type": "KSampler", "inputs": {
+        "model": model, "seed": seed, "steps": STEPS, "cfg": cfg, "sampler_name": "euler",
+        "scheduler": "simple", "positive": ["enc", 0], "negative": ["enc", 1],
+        "latent_image": ["lat", 0], "denoise": 1.0}}
+
+
+def close(a, b, tol=1e-4) -> bool:
+    return ((a - b).norm() / b.norm()).item() < tol
+
+
+def test_core_ksampler_on_our_model_equals_newbie_sampler(comfy, tiny):
+    graph = base_graph()
+    graph["k"] = ksampler(["m", 0])
+    ours, core = latents(comfy, graph, "s", "k")
+    assert ours.shape == (1, 16, 8, 8) and ours.std() > 0.1
+    assert close(core, ours), ((core - ours).norm() / ours.norm()).item()
+
+
+def defaults(spec: dict) -> dict:
+    """Widget defaults of a node's required inputs, from /object_info."""
+    out = {}
+    for name, entry in spec["input"].get("required", {}).items():
+        kind, options = entry[0], entry[1] if len(entry) > 1 else {}
+        if isinstance(kind, list):
+            out[name] = options.get("default", kind[0])
+        elif kind in ("INT", "FLOAT", "BOOLEAN", "STRING") or kind == "COMBO":
+            out[name] = options.get("default", options.get("options", [None])[0])
+    return out
+
+
+PATCHES = ["ModelSamplingAuraFlow", "RenormCFG", "CFGNorm", "CFGZeroStar", "APG", "TCFG",
+           "EasyCache", "SkipLayerGuidanceDiT", "DifferentialDiffusion", "ModelMergeSimple",
+           "TorchCompileModel"]
+# Patches that must change the result on this tiny model (the others may be no-ops at
+# their defaults, e.g. EasyCache's threshold over 10 steps).
+CHANGES = {"ModelSamplingAuraFlow", "CFGZeroStar", "APG", "SkipLayerGuidanceDiT"}
+
+
+@pytest.mark.parametrize("patch", PATCHES)
+def test_core_model_patches_take_our_model(comfy, tiny, patch):
+    info = comfy.get_json("/object_info")
+    if patch not in info:
+        pytest.skip(f"{patch} is not in this ComfyUI")
+    inputs = defaults(info[patch])
+    for name, entry in info[patch]["input"]["required"].items():
+        if entry[0] == "MODEL":
+            inputs[name] = ["m", 0]
+    if patch == "ModelSamplingAuraFlow":
+        inputs["shift"] = 3.0
+    if patch == "SkipLayerGuidanceDiT":
+        inputs.update(double_layers="1", single_layers="", scale=3.0, start_percent=0.0,
+                      end_percent=1.0)
+    graph = base_graph()
+    graph["p"] = {"class_type": patch, "inputs": inputs}
+    graph["k"] = ksampler(["p", 0])
+    graph["plain"] = ksampler(["m", 0])
+    graph["ns"] = {**graph["s"], "inputs": {**graph["s"]["inputs"], "model": ["p", 0]}}
+    patched, plain, through_ours = latents(comfy, graph, "k", "plain", "ns")
+    assert torch.isfinite(patched).all() and torch.isfinite(through_ours).all()
+    if patch in CHANGES:
+        assert not close(patched, plain, 1e-3), f"{patch} changed nothing"
+
+
+def test_renorm_cfg_agrees_with_our_guider(comfy, tiny):
+    """Core's RenormCFG at its always-on truncation (100) and renorm 0, under KSampler,
+    against NewBie Sampler with CFG at every step. With renorm > 0 they differ by design:
+    RenormCFG caps the denoised (x0) prediction and truncates on sigma, the official rule
+    caps the velocity and truncates on t = 1 - sigma (docs/comfyui-hosts.md)."""
+    graph = base_graph()
+    graph["p"] = {"class_type": "RenormCFG", "inputs": {"model": ["m", 0], "cfg_trunc": 100.0,
+                                                        "renorm_cfg": 0.0}}
+    graph["k"] = ksampler(["p", 0])
+    graph["capped"] = {**graph["s"], "inputs": {**graph["s"]["inputs"], "renorm": 0.6}}
+    ours, core, capped = latents(comfy, graph, "s", "k", "capped")
+    assert close(core, ours), ((core - ours).norm() / ours.norm()).item()
+    assert not close(capped, ours, 1e-3)  # renorm 0.6 did cap something
+
+
+def test_core_lora_loader_equals_newbie_lora_loader(comfy, tiny):
+    write_single_file(comfy.models / "loras" / "newbie_single.safetensors",
+                      lora_pairs(std=0.3, seed=4), alpha=4.0)
+    graph = base_graph()
+    graph["core_lora"] = {"class_type": "LoraLoaderModelOnly", "inputs": {
+        "model": ["m", 0], "lora_name": "newbie_single.safetensors", "strength_model": 0.8}}
+    graph["our_lora"] = {"class_type": "NewBieLoraLoader", "inputs": {
+        "model": ["m", 0], "lora_name": "newbie_single.safetensors", "strength": 0.8}}
+    graph["k_core"] = ksampler(["core_lora", 0])
+    graph["k_ours"] = ksampler(["our_lora", 0])
+    graph["plain"] = ksampler(["m", 0])
+    core, ours, plain = latents(comfy, graph, "k_core", "k_ours", "plain")
+    assert close(core, ours, 1e-6) and not close(ours, plain, 1e-3)
+
+
+def test_object_info_shows_the_standard_types(comfy):
+    info = comfy.get_json("/object_info")
+    assert info["NewBieModelLoader"]["output"] == ["MODEL"]
+    for node in ("NewBieSampler", "NewBieLoraLoader", "NewBieCFGGuider"):
+        assert info[node]["input"]["required"]["model"][0] == "MODEL", node
+    assert info["NewBieCFGGuider"]["output"] == ["GUIDER"]
+    assert info["NewBieSamplerSelect"]["output"] == ["SAMPLER"]
