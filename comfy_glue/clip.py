@@ -70,6 +70,9 @@ class NewBieClipModel(torch.nn.Module):
         self.dtypes = {next(encoders.parameters()).dtype}
         self.device = next(encoders.parameters()).device
 
+    def get_dtype(self) -> torch.dtype:  # what ComfyUI's patcher reports as model_dtype()
+        return next(self.encoders.parameters()).dtype
+
     def reset_clip_options(self):
         pass
 
@@ -100,6 +103,14 @@ def newbie_clip(encoders: NewBieTextEncoders, sources: dict[str, Path], on_cpu: 
                                         "initial_device": offload, "dtype": dtype})
 
 
+def load_whole(clip) -> None:
+    """Our encoders onto the compute device in one piece. ComfyUI would load a part of a
+    model that does not fit and stream the rest layer by layer, which only its own layer
+    operations can do; the transformers layers inside ours cannot, so they go whole
+    (ComfyUI frees the room first, evicting other models)."""
+    mm.load_models_gpu([clip.patcher], force_full_load=True)
+
+
 def is_newbie_clip(clip) -> bool:
     tokenizer = getattr(clip, "tokenizer", None)
     return hasattr(clip, "encode_from_tokens") and hasattr(tokenizer, "gemma") \
@@ -125,6 +136,8 @@ def encode(clip, text: str, system_prompt: str | None, max_tokens: int) -> list:
                         clip.tokenizer.gemma.tokenize_with_weights(gemma, **options)],
               "jina": clip.tokenizer.jina.tokenize_with_weights(jina, **options)}
     try:
+        if isinstance(clip.cond_stage_model, NewBieClipModel):
+            load_whole(clip)
         out = clip.encode_from_tokens(tokens, return_dict=True)
     except torch.OutOfMemoryError:
         raise out_of_memory("encoding the prompt", "the text encoders' dtype (bfloat16), or "

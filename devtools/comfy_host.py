@@ -84,7 +84,7 @@ class _LibraryUnderThePack(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 def import_pack():
     """The pack imported in this process as ComfyUI imports a custom node folder (under a
     package name of its own; ComfyUI's `nodes` module takes the plain name). Returns the
-    package. Needs comfy_in_process() first."""
+    package with its node modules and `comfy_glue` loaded. Needs comfy_in_process() first."""
     if PACK_NAME not in sys.modules:
         sys.meta_path.insert(0, _LibraryUnderThePack())
         spec = importlib.util.spec_from_file_location(PACK_NAME, REPO / "__init__.py",
@@ -92,6 +92,8 @@ def import_pack():
         module = importlib.util.module_from_spec(spec)
         sys.modules[PACK_NAME] = module
         spec.loader.exec_module(module)
+        importlib.import_module(f"{PACK_NAME}.nodes")  # and with them comfy_glue
+        importlib.import_module(f"{PACK_NAME}.comfy_glue.routes")
     return sys.modules[PACK_NAME]
 
 

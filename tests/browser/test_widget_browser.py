@@ -12,7 +12,7 @@ from devtools.comfy_host import ComfyServer
 from devtools.graphs import write_t2i_models
 
 from newbie.loading import load_gemma_tokenizer
-from newbie.models import DEFAULT_SYSTEM_PROMPT
+from newbie.prompt import DEFAULT_SYSTEM_PROMPT
 from newbie.prompt import parse_xml
 
 HERE = Path(__file__).parent

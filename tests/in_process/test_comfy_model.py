@@ -27,7 +27,7 @@ def conditioning(length: int, seed: int, valid: int | None = None):
 def test_core_sampler_on_our_model_matches_the_library(pack, tiny_file):
     import comfy.sample
 
-    from newbie_pack.nodes.comfy_model import load_model
+    from newbie_pack.comfy_glue.model import load_model
 
     model = load_model(tiny_file, torch.float32)
     positive, cond = conditioning(9, 1, valid=7)
@@ -47,8 +47,8 @@ def test_core_sampler_on_our_model_matches_the_library(pack, tiny_file):
 def test_our_guider_and_solvers_match_the_library(pack, tiny_file, solver, cfg_trunc, renorm):
     """NewBie CFG Guider + NewBie Solver on ComfyUI's sampling loop against the library's
     official sampler: truncation (t = 1 - sigma), renorm on the velocity, each solver."""
-    from newbie_pack.nodes.comfy_model import load_model
-    from newbie_pack.nodes.comfy_sampling import NewBieGuider, newbie_sampler
+    from newbie_pack.comfy_glue.model import load_model
+    from newbie_pack.comfy_glue.sampling import NewBieGuider, newbie_sampler
     from newbie_pack.nodes.sampler_nodes import newbie_sigmas
 
     model = load_model(tiny_file, torch.float32)
@@ -88,8 +88,8 @@ def test_core_newbie_model_through_our_sampler_and_guider(pack, host, tmp_path):
     import comfy.sample
     import comfy.sd
 
-    from newbie_pack.nodes.comfy_model import load_model
-    from newbie_pack.nodes.comfy_sampling import newbie_sampler
+    from newbie_pack.comfy_glue.model import load_model
+    from newbie_pack.comfy_glue.sampling import newbie_sampler
     from newbie_pack.nodes.sampler_nodes import NewBieCFGGuider, NewBieSampler, newbie_sigmas
 
     path = write_safetensors(tmp_path / "newbie_2304.safetensors", newbie_2304())
@@ -138,7 +138,7 @@ def test_model_settings_are_cores_lumina2_ones(pack):
     import comfy.model_base
     import comfy.supported_models as core
 
-    from newbie_pack.nodes.comfy_model import NewBieConfig
+    from newbie_pack.comfy_glue.model import NewBieConfig
 
     assert NewBieConfig.sampling_settings == core.Lumina2.sampling_settings
     assert NewBieConfig.latent_format is core.Lumina2.latent_format

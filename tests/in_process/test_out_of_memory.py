@@ -21,7 +21,7 @@ def flux_vae_file(tmp_path_factory):
 
 
 def test_decode_says_lower_the_tile_size(pack, flux_vae_file, monkeypatch):
-    vae = importlib.import_module("newbie_pack.nodes.core_vae").load(flux_vae_file,
+    vae = importlib.import_module("newbie_pack.comfy_glue.vae").load(flux_vae_file,
                                                                      torch.float32)
     monkeypatch.setattr(vae, "decode", card_is_full)
     decode = importlib.import_module("newbie_pack.nodes.latent_nodes").NewBieVAEDecode
@@ -32,8 +32,8 @@ def test_decode_says_lower_the_tile_size(pack, flux_vae_file, monkeypatch):
 def test_sampling_says_lower_the_resolution(pack, monkeypatch, tmp_path):
     from devtools.tiny_models import TINY, official_dit, write_safetensors
 
-    from newbie_pack.nodes.comfy_model import load_model
-    from newbie_pack.nodes.comfy_sampling import NewBieGuider
+    from newbie_pack.comfy_glue.model import load_model
+    from newbie_pack.comfy_glue.sampling import NewBieGuider
 
     model = load_model(write_safetensors(tmp_path / "dit.safetensors", official_dit()),
                        torch.float32)
@@ -47,7 +47,7 @@ def test_sampling_says_lower_the_resolution(pack, monkeypatch, tmp_path):
 
 
 def test_vae_encode_says_lower_the_image_size(pack, flux_vae_file, monkeypatch):
-    vae = importlib.import_module("newbie_pack.nodes.core_vae").load(flux_vae_file,
+    vae = importlib.import_module("newbie_pack.comfy_glue.vae").load(flux_vae_file,
                                                                      torch.float32)
     monkeypatch.setattr(vae, "encode", card_is_full)
     encode = importlib.import_module("newbie_pack.nodes.latent_nodes").NewBieVAEEncode
@@ -62,8 +62,8 @@ def test_text_encoding_says_put_the_encoders_on_the_cpu(pack, tmp_path, monkeypa
 
     encoders = load_text_encoders(write_gemma_comfy(tmp_path / "g.safetensors"),
                                   write_jina_comfy(tmp_path / "j.safetensors"))
-    monkeypatch.setattr(encoders, "encode", card_is_full)
+    monkeypatch.setattr(encoders, "encode_rows", card_is_full)
+    clip = pack.comfy_glue.clip.newbie_clip(encoders, {}, on_cpu=False)
     node = importlib.import_module("newbie_pack.nodes.encode_nodes").NewBieTextEncode
     with pytest.raises(torch.OutOfMemoryError, match="set their device to cpu"):
-        node.execute(pack.memory.Resident(encoders), text="a girl", negative="",
-                     system_prompt="", max_tokens=512)
+        node.execute(clip, text="a girl", negative="", system_prompt="", max_tokens=512)

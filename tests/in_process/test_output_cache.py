@@ -21,42 +21,51 @@ MiB = 1 << 20
 WIDE = dict(TINY, dim=1536, n_heads=16, n_kv=8, head_dim=96, ffn=4096)
 
 
-def test_a_dropped_model_frees_its_weights_without_a_gc_pass(pack):
+def our_outputs(pack, tmp_path):
+    """What Load NewBie Model and Load NewBie Text Encoders output: a MODEL and a CLIP."""
+    from devtools.tiny_text import write_gemma_comfy, write_jina_comfy
+
+    from newbie.loading import load_text_encoders
+
+    model = pack.comfy_glue.model.load_model(
+        write_safetensors(tmp_path / "dit.safetensors",
+                          random_tensors(official_dit_shapes(), seed=1)), torch.float32)
+    encoders = load_text_encoders(write_gemma_comfy(tmp_path / "g.safetensors"),
+                                  write_jina_comfy(tmp_path / "j.safetensors"))
+    return {"MODEL": model, "CLIP": pack.comfy_glue.clip.newbie_clip(encoders, {}, on_cpu=False)}
+
+
+@pytest.mark.parametrize("kind", ["MODEL", "CLIP"])
+def test_a_dropped_model_frees_its_weights_without_a_gc_pass(pack, tmp_path, kind):
     """No reference cycle: with the collector off, dropping the loader's output (what the
     cache does on eviction) frees the weights, even after the model manager loaded it."""
     import comfy.model_management as mm
 
-    from newbie.models import NewBieTransformer
-
-    resident = pack.memory.Resident(NewBieTransformer.from_state_dict(
-        random_tensors(official_dit_shapes(), seed=1)))
-    weight = weakref.ref(next(resident.model.parameters()))
-    patcher = weakref.ref(resident.patcher)
+    output = our_outputs(pack, tmp_path)[kind]
+    patcher = output if kind == "MODEL" else output.patcher
+    weight = weakref.ref(next(patcher.model.parameters()))
+    patcher_ref = weakref.ref(patcher)
     gc.collect()
     gc.disable()
     try:
-        with pack.memory.on_compute_device(resident):
-            pass
-        assert any(m.model is resident.patcher for m in mm.current_loaded_models)
-        del resident
-        assert weight() is None and patcher() is None
+        mm.load_models_gpu([patcher])
+        assert any(m.model is patcher for m in mm.current_loaded_models)
+        del output, patcher
+        assert weight() is None and patcher_ref() is None
     finally:
         gc.enable()
         mm.cleanup_models_gc()
 
 
-def test_the_output_cache_recognises_our_models_as_models(pack):
+def test_the_output_cache_recognises_our_models_as_models(pack, tmp_path):
     """0.33's RAM-pressure cache ranks an old output as a model (first to evict) by
     `is_model_patcher_output`; 0.3.75 has no such ranking."""
     import comfy.model_patcher
 
-    from newbie.models import NewBieTransformer
-
     if not hasattr(comfy.model_patcher, "is_model_patcher_output"):
         pytest.skip(f"ComfyUI {host_version()} ranks cached outputs without model detection")
-    resident = pack.memory.Resident(NewBieTransformer.from_state_dict(
-        random_tensors(official_dit_shapes())))
-    assert comfy.model_patcher.is_model_patcher_output(resident)
+    for output in our_outputs(pack, tmp_path).values():
+        assert comfy.model_patcher.is_model_patcher_output(output)
 
 
 @pytest.fixture(scope="module")

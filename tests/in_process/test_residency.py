@@ -1,6 +1,6 @@
-"""The residency schedule (nodes/memory.py) through the test host's real model
-manager: our models get ModelPatchers and go through `load_models_gpu`, so ComfyUI
-evicts them for other models and the other way round.
+"""Where our models live, through the test host's real model manager: the text
+encoders are a ComfyUI CLIP built by ComfyUI's own constructor, the transformer a
+ComfyUI MODEL, so ComfyUI loads, evicts and offloads them like core models.
 
 No GPU here, so only the card is faked: ComfyUI reports a 16 GiB CUDA device whose
 free memory is the card minus the models currently placed on it. The models are
@@ -11,6 +11,7 @@ import torch
 
 GiB = 1 << 30
 CARD = torch.device("cuda", 0)
+CPU = torch.device("cpu")
 
 
 class Placed(torch.nn.Module):
@@ -28,8 +29,24 @@ class Placed(torch.nn.Module):
             self.where = torch.device(device).type
         return self
 
-    def _apply(self, fn, recurse=True):  # the parent's .to() reaches us here
+    def _apply(self, fn, recurse=True):
+        """A parent's .to() reaches us here with a conversion function: tried on an empty
+        CPU tensor, it fails only when it sends tensors to CUDA, which this CPU torch lacks."""
+        try:
+            self.where = fn(torch.empty(0)).device.type
+        except (AssertionError, RuntimeError):
+            self.where = "cuda"
         return self
+
+
+class PlacedEncoders(Placed):
+    """Stands in for NewBieTextEncoders where only the size matters."""
+
+    def gemma_ids(self, text):
+        return [2, *range(10, 10 + len(text.split()))]
+
+    def jina_ids(self, text):
+        return [0, *range(10, 10 + len(text.split())), 2]
 
 
 @pytest.fixture()
@@ -46,114 +63,97 @@ def card(pack, monkeypatch):
         return (free, free) if torch_free_too else free
 
     monkeypatch.setattr(mm, "get_torch_device", lambda: CARD)
+    monkeypatch.setattr(mm, "text_encoder_device", lambda: CARD)
+    monkeypatch.setattr(mm, "text_encoder_offload_device", lambda: CPU)
     monkeypatch.setattr(mm, "vram_state", mm.VRAMState.NORMAL_VRAM)
     monkeypatch.setattr(mm, "get_free_memory", free_memory)
     monkeypatch.setattr(mm, "soft_empty_cache", lambda *a, **k: None)
     monkeypatch.setattr(torch.cuda, "synchronize", lambda *a, **k: None)  # 0.33 syncs after loads
     monkeypatch.setattr(mm, "current_loaded_models", [])
-    memory = pack.memory
 
-    def model(name, size):
-        """A Resident (what our loaders output) over a Placed module."""
+    def encoders(size, on_cpu=False):
+        """Our CLIP (what Load NewBie Text Encoders outputs) over placed weights."""
+        placed.append(PlacedEncoders("encoders", size))
+        return pack.comfy_glue.clip.newbie_clip(placed[-1], {}, on_cpu=on_cpu), placed[-1]
+
+    def core_model(name, size):
+        """A core-style model: a plain ModelPatcher, weights in a child."""
         placed.append(Placed(name, size))
-        return memory.Resident(placed[-1])
+        return ModelPatcher(torch.nn.Sequential(placed[-1]), load_device=CARD,
+                            offload_device=CPU), placed[-1]
 
-    return memory, mm, ModelPatcher, model, budget
+    return mm, encoders, core_model, budget
 
 
 def test_encoders_leave_the_card_for_the_transformer_on_16_gib(card):
-    memory, mm, _, model, _ = card
-    encoders = model("encoders", int(8.6 * GiB))  # Gemma 3 4B + Jina v2, bf16
-    transformer = model("transformer", int(7.0 * GiB))  # 3.5B, bf16
-    vae = model("vae", int(0.33 * GiB))  # FLUX VAE, fp32
-    with memory.on_compute_device(encoders):
-        assert encoders.model.where == "cuda"
-    assert encoders.model.where == "cuda"  # stays until ComfyUI needs the room
-    with memory.on_compute_device(transformer, extra_bytes=1 * GiB):
-        assert (encoders.model.where, transformer.model.where) == ("cpu", "cuda")
-    with memory.on_compute_device(vae, extra_bytes=4 * GiB):
-        assert vae.model.where == "cuda"
-    # ComfyUI may keep an evicted model listed with nothing loaded (a partial unload).
-    on_card = {m.model.model.newbie.name: m.model.loaded_size() for m in mm.current_loaded_models}
-    assert on_card.get("encoders", 0) == 0 and on_card["transformer"] > 0 and on_card["vae"] > 0
+    mm, encoders, core_model, _ = card
+    clip, weights = encoders(int(8.6 * GiB))  # Gemma 3 4B + Jina v2, bf16
+    transformer, transformer_weights = core_model("transformer", int(7.0 * GiB))  # 3.5B, bf16
+    vae, vae_weights = core_model("vae", int(0.33 * GiB))  # FLUX VAE, fp32
+    assert weights.where == "cpu"  # nothing moves at load
+    clip.load_model()  # what encoding does first
+    assert weights.where == "cuda"
+    mm.load_models_gpu([transformer], memory_required=1 * GiB)
+    assert (weights.where, transformer_weights.where) == ("cpu", "cuda")
+    mm.load_models_gpu([vae], memory_required=4 * GiB)
+    assert vae_weights.where == "cuda"
 
 
 def test_with_room_to_spare_everything_stays(card):
-    memory, _, _, model, budget = card
+    mm, encoders, core_model, budget = card
     budget["total"] = 48 * GiB
-    encoders, transformer = model("encoders", int(8.6 * GiB)), model("transformer", 7 * GiB)
-    with memory.on_compute_device(encoders):
-        pass
-    with memory.on_compute_device(transformer):
-        pass
-    assert (encoders.model.where, transformer.model.where) == ("cuda", "cuda")
+    clip, weights = encoders(int(8.6 * GiB))
+    transformer, transformer_weights = core_model("transformer", 7 * GiB)
+    clip.load_model()
+    mm.load_models_gpu([transformer])
+    assert (weights.where, transformer_weights.where) == ("cuda", "cuda")
 
 
 def test_comfyui_models_and_ours_evict_each_other(card):
-    memory, mm, ModelPatcher, model, _ = card
-    core_module = model("core model", 10 * GiB).model
-    core_model = torch.nn.Sequential(core_module)  # weights in a child, as core models have
-    core = ModelPatcher(core_model, load_device=CARD, offload_device=torch.device("cpu"))
-    transformer = model("transformer", 7 * GiB)
-
+    mm, encoders, core_model, _ = card
+    core, core_weights = core_model("core model", 10 * GiB)
+    clip, weights = encoders(8 * GiB)
     mm.load_models_gpu([core])
-    assert core_module.where == "cuda"
-    with memory.on_compute_device(transformer):
-        assert (core_module.where, transformer.model.where) == ("cpu", "cuda")
+    assert core_weights.where == "cuda"
+    clip.load_model()
+    assert (core_weights.where, weights.where) == ("cpu", "cuda")
     mm.load_models_gpu([core])
-    assert (core_module.where, transformer.model.where) == ("cuda", "cpu")
+    assert (core_weights.where, weights.where) == ("cuda", "cpu")
 
 
-def test_one_listing_per_model(card):
-    memory, mm, _, model, _ = card
-    transformer = model("transformer", 7 * GiB)
-    for _ in range(3):
-        with memory.on_compute_device(transformer):
-            pass
-    assert [m.model for m in mm.current_loaded_models] == [transformer.patcher]
+def test_one_listing_per_model_and_clone(card):
+    """Core nodes clone the CLIP (LoRA loaders, device selection); the clone is the same
+    model to the manager, listed once."""
+    mm, encoders, _, _ = card
+    clip, _ = encoders(2 * GiB)
+    for each in (clip, clip, clip.clone(), clip.clone()):
+        each.load_model()
+    assert len(mm.current_loaded_models) == 1
 
 
-def test_a_cpu_resident_never_reaches_the_card(card):
-    """Text encoders with device `cpu`: ComfyUI's manager is not asked to move them."""
-    memory, mm, _, _, _ = card
-    encoders = memory.Resident(Placed("encoders", GiB), compute=False)
-    with memory.on_compute_device(encoders) as where:
-        assert where == torch.device("cpu") and encoders.model.where == "cpu"
-    assert mm.current_loaded_models == []
+def test_encoders_on_the_cpu_never_reach_the_card(card):
+    """Text encoders with device `cpu`: ComfyUI loads them where they are."""
+    _, encoders, _, _ = card
+    clip, weights = encoders(GiB, on_cpu=True)
+    clip.load_model()
+    assert weights.where == "cpu" and clip.patcher.load_device == CPU
 
 
-def test_a_temporary_copy_is_released_even_on_failure(card):
-    memory, mm, _, model, _ = card
-    copy = model("fp32 copy", 14 * GiB)
-    with pytest.raises(RuntimeError):
-        with memory.on_compute_device(copy, temporary=True):
-            assert copy.model.where == "cuda"
-            raise RuntimeError("out of memory")
-    assert copy.model.where == "cpu" and mm.current_loaded_models == []
-
-
-def test_the_real_modules_accept_a_patcher(card, tmp_path):
-    """diffusers' ModelMixin has a read-only `device`; the container takes ModelPatcher's
-    bookkeeping instead, and loading on the CPU keeps the weights usable."""
-    from devtools.tiny_models import official_dit
+def test_the_real_encoders_accept_comfyuis_patcher(pack, tmp_path):
+    """ComfyUI's patcher takes the real encoders (transformers models) through our CLIP:
+    loading on the CPU keeps them usable, and it counts every byte."""
     from devtools.tiny_text import write_gemma_comfy, write_jina_comfy
 
     from newbie.loading import load_text_encoders
-    from newbie.models import NewBieTransformer
 
-    memory, mm, ModelPatcher, _, _ = card
-    transformer = NewBieTransformer.from_state_dict(official_dit(), dtype=torch.bfloat16)
-    encoders = load_text_encoders(write_gemma_comfy(tmp_path / "g.safetensors"),
-                                  write_jina_comfy(tmp_path / "j.safetensors"))
-    for loaded in (transformer, encoders):
-        patcher = ModelPatcher(memory.ComfyResident(loaded), load_device=torch.device("cpu"),
-                               offload_device=torch.device("cpu"))
-        patcher.patch_model(torch.device("cpu"))
-        assert patcher.model.device == torch.device("cpu")
-        assert patcher.model_dtype() == next(loaded.parameters()).dtype
-        assert patcher.model_size() == sum(t.numel() * t.element_size()
-                                           for t in loaded.state_dict().values())
-        patcher.detach()
+    loaded = load_text_encoders(write_gemma_comfy(tmp_path / "g.safetensors"),
+                                write_jina_comfy(tmp_path / "j.safetensors"))
+    clip = pack.comfy_glue.clip.newbie_clip(loaded, {}, on_cpu=True)
+    clip.patcher.patch_model(CPU)
+    assert clip.patcher.model_dtype() == next(loaded.parameters()).dtype
+    assert clip.patcher.model_size() == sum(t.numel() * t.element_size()
+                                            for t in loaded.state_dict().values())
+    clip.patcher.detach()
 
 
 @pytest.fixture()
@@ -179,34 +179,40 @@ def _inputs(config):
             torch.randn(2, config.clip_text_dim, generator=gen))
 
 
-def test_a_partial_load_gives_the_same_output(card, model_file):
+def streams_every_weight(model: torch.nn.Module) -> bool:
+    """Whether every module holding parameters can run with its weights off the card
+    (ComfyUI's own test: a `comfy_cast_weights` attribute), so a partial load is safe."""
+    return all(hasattr(m, "comfy_cast_weights") for m in model.modules()
+               if next(m.parameters(recurse=False), None) is not None)
+
+
+def test_a_partial_load_gives_the_same_output(pack, model_file):
     """ComfyUI's partial load (what --lowvram and small cards get) leaves layers on the
     CPU to stream their weights; the transformer's output does not change by a bit."""
     from newbie.models import NewBieTransformer
-    from newbie_pack.nodes.comfy_model import load_model
+    from newbie_pack.comfy_glue.model import load_model
 
-    memory = card[0]
     patcher = load_model(model_file[0], torch.float32)
     diffusion = patcher.model.diffusion_model
     args = _inputs(diffusion.config)
     with torch.no_grad():
         expected = NewBieTransformer.forward(diffusion, *args)
-        assert memory.streams_every_weight(diffusion)
+        assert streams_every_weight(diffusion)
         _, streamed = _partially_loaded(patcher, torch.device("cpu"))
         assert 0 < len(streamed) < sum(1 for _ in diffusion.modules())
         torch.testing.assert_close(NewBieTransformer.forward(diffusion, *args), expected,
                                    rtol=0, atol=0)
 
 
-def test_a_partially_loaded_transformer_runs_across_two_devices(card, model_file):
+def test_a_partially_loaded_transformer_runs_across_two_devices(pack, model_file):
     """The meta device stands in for the card: ComfyUI moves what fits there and leaves
     the rest on the CPU. Every layer, LoRA-patched ones included, must bring its weights
     to the input's device, or the forward fails with a device mismatch."""
-    from newbie_pack.nodes.comfy_model import load_model
-    from newbie_pack.nodes.lora_nodes import lora_patches
+    from newbie_pack.comfy_glue.lora import with_lora
+    from newbie_pack.comfy_glue.model import load_model
 
-    patcher = load_model(model_file[0], torch.float32)
-    patcher.add_patches(lora_patches(patcher.model.diffusion_model, model_file[1]), 1.0)
+    base = load_model(model_file[0], torch.float32)
+    patcher = with_lora(base, base.model.diffusion_model, model_file[1], 1.0)
     meta = torch.device("meta")
     model, streamed = _partially_loaded(patcher, meta)
     devices = {p.device.type for p in model.parameters()}
@@ -238,30 +244,35 @@ def run_every_part(model, device):
     assert out.device == device and adaln.shape == (2, t_dim)
 
 
-def test_encoders_are_loaded_whole(card, tmp_path):
-    """Their transformers layers cannot stream, so ComfyUI must not split them."""
-    from devtools.tiny_text import write_gemma_comfy, write_jina_comfy
+def test_encoders_are_loaded_whole_for_encoding(card):
+    """On a card smaller than the encoders ComfyUI's load leaves what does not fit on the
+    CPU, for layer-by-layer streaming that only its own layer operations do; the
+    transformers layers inside ours cannot stream, so NewBie encoding loads them whole."""
+    mm, encoders, _, budget = card
+    budget["total"] = 6 * GiB
+    clip, weights = encoders(7 * GiB)
+    clip.load_model()
+    assert weights.where == "cpu"  # core's way: not loaded, and not streamable either
+    mm.cleanup_models()
+    clip.patcher.detach()
+    from newbie_pack.comfy_glue.clip import load_whole
 
-    from newbie.loading import load_text_encoders
-
-    memory = card[0]
-    assert not memory.streams_every_weight(load_text_encoders(
-        write_gemma_comfy(tmp_path / "g.safetensors"), write_jina_comfy(tmp_path / "j.safetensors")))
+    load_whole(clip)
+    assert weights.where == "cuda"
 
 
 def test_encoder_patcher_stays_the_plain_one_under_dynamic_vram(card, monkeypatch):
     """With dynamic VRAM on (a CUDA card with comfy-aimdo), 0.33's main.py makes
-    `CoreModelPatcher` the dynamic patcher for core loaders. The text encoders keep
-    ComfyUI's plain ModelPatcher: the dynamic one needs comfy.ops layers that read
-    aimdo's VBAR, which their transformers layers are not (docs/comfyui-hosts.md). The
-    VAE is core's own VAE object, whose patcher core chooses."""
+    `CoreModelPatcher` the dynamic patcher, which core's CLIP constructor uses unless
+    the module disables offloading. Ours does: the dynamic patcher needs comfy.ops layers
+    that read aimdo's VBAR, which the transformers layers inside are not."""
     import comfy.model_patcher as mp
 
-    memory, mm, _, model, _ = card
+    _, encoders, _, _ = card
     if not hasattr(mp, "ModelPatcherDynamic"):
         pytest.skip("this ComfyUI has no dynamic VRAM")
     monkeypatch.setattr(mp, "CoreModelPatcher", mp.ModelPatcherDynamic)
-    transformer = model("transformer", 7 * GiB)
-    assert type(transformer.patcher) is mp.ModelPatcher and not transformer.patcher.is_dynamic()
-    with memory.on_compute_device(transformer):
-        assert transformer.model.where == "cuda"
+    clip, weights = encoders(7 * GiB)
+    assert type(clip.patcher) is mp.ModelPatcher and not clip.patcher.is_dynamic()
+    clip.load_model()
+    assert weights.where == "cuda"

@@ -80,7 +80,7 @@ def test_the_librarys_vae_decodes_as_comfyuis(pack, tmp_path):
     of the same file: the same image within float32 rounding."""
     from newbie.loading import load_vae
 
-    from newbie_pack.nodes import core_vae
+    from newbie_pack.comfy_glue import vae as core_vae
 
     path = write_bfl_vae(tmp_path / "ae.safetensors", flux_vae(seed=3))
     latent = torch.randn(1, 16, 6, 8, generator=torch.Generator().manual_seed(0))

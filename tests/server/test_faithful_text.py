@@ -10,7 +10,7 @@ from devtools.tiny_lora import lora_pairs, write_single_file
 from devtools.tiny_models import write_safetensors
 
 from newbie.loading import load_gemma_tokenizer
-from newbie.models import DEFAULT_SYSTEM_PROMPT, TEXTUAL_SYSTEM_PROMPT
+from newbie.prompt import DEFAULT_SYSTEM_PROMPT, TEXTUAL_SYSTEM_PROMPT
 from newbie.prompt import GENERAL_TAG_FIELDS, parse_xml
 
 DANBOORU = r">_<, <3, ^_^, rem_\(re:zero\), black & white, <red> ribbon"
@@ -121,9 +121,10 @@ def test_the_encoder_gets_exactly_the_typed_text(pack, tmp_path):
     encoders = load_text_encoders(write_gemma_comfy(tmp_path / "g.safetensors"),
                                   write_jina_comfy(tmp_path / "j.safetensors"))
     text = f"<character_1><appearance>{DANBOORU}</appearance></character_1>"
-    node = pack.encode_nodes.NewBieTextEncode
-    positive = node.execute(pack.memory.Resident(encoders), text=text, negative="",
-                            system_prompt="", max_tokens=512).args[0]
+    node = pack.nodes.encode_nodes.NewBieTextEncode
+    clip = pack.comfy_glue.clip.newbie_clip(encoders, {}, on_cpu=False)
+    positive = node.execute(clip, text=text, negative="", system_prompt="",
+                            max_tokens=512).args[0]
     feats, mask, pooled = encoders.encode([text], system_prompt=DEFAULT_SYSTEM_PROMPT)
     torch.testing.assert_close(positive[0][0], feats[:, :int(mask.sum())], rtol=0, atol=0)
     torch.testing.assert_close(positive[0][1]["pooled_output"], pooled, rtol=0, atol=0)

@@ -127,6 +127,30 @@ def test_core_lora_loader_equals_newbie_lora_loader(comfy, tiny):
     assert close(core, ours, 1e-6) and not close(ours, plain, 1e-3)
 
 
+def test_core_lora_loader_on_model_and_clip_feeds_our_nodes(comfy, tiny):
+    """Core LoraLoader, the usual LoRA node, patches MODEL and CLIP and clones both. A
+    transformer-only LoRA leaves the text encoders as they were: NewBie Text Encode takes
+    the cloned CLIP, and NewBie Sampler gives the latent LoraLoaderModelOnly gives."""
+    write_single_file(comfy.models / "loras" / "newbie_both.safetensors",
+                      lora_pairs(std=0.3, seed=5), alpha=4.0)
+    graph = base_graph(seed=6)
+    graph["both"] = {"class_type": "LoraLoader", "inputs": {
+        "model": ["m", 0], "clip": ["te", 0], "lora_name": "newbie_both.safetensors",
+        "strength_model": 0.8, "strength_clip": 1.0}}
+    graph["model_only"] = {"class_type": "LoraLoaderModelOnly", "inputs": {
+        "model": ["m", 0], "lora_name": "newbie_both.safetensors", "strength_model": 0.8}}
+    graph["enc_both"] = {**graph["enc"], "inputs": {**graph["enc"]["inputs"],
+                                                    "text_encoders": ["both", 1]}}
+    sampler = graph["s"]["inputs"]
+    graph["s_both"] = {"class_type": "NewBieSampler", "inputs": {
+        **sampler, "model": ["both", 0], "positive": ["enc_both", 0],
+        "negative": ["enc_both", 1]}}
+    graph["s_model_only"] = {"class_type": "NewBieSampler", "inputs": {
+        **sampler, "model": ["model_only", 0]}}
+    both, model_only, plain = latents(comfy, graph, "s_both", "s_model_only", "s")
+    assert torch.equal(both, model_only) and not close(both, plain, 1e-3)
+
+
 def test_object_info_shows_the_standard_types(comfy):
     info = comfy.get_json("/object_info")
     assert info["NewBieModelLoader"]["output"] == ["MODEL"]
