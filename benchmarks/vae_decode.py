@@ -1,5 +1,5 @@
 """FLUX VAE decode at 1024x1024 (random full-size weights): time and peak memory.
-The nodes' path (ComfyUI's VAE object through nodes/core_vae.py, as Load NewBie VAE
+The nodes' path (ComfyUI's VAE object through comfy_glue/vae.py, as Load NewBie VAE
 and core VAELoader give it) against the library's diffusers decoder (the reference, and
 what the nodes ran before), float32 untiled and tiled (512 px tiles); `--bf16` adds
 bfloat16 untiled on the library (slow where the CPU emulates bfloat16 convolutions).

@@ -21,10 +21,12 @@ def dtype_input(default: str = "auto") -> io.Combo.Input:
 
 
 def text_input(id: str, tooltip: str, multiline: bool = False, display_name: str | None = None,
-               default: str = "", optional: bool = False) -> io.String.Input:
+               default: str = "", optional: bool = False,
+               placeholder: str | None = None) -> io.String.Input:
     """A string widget for prompt text: never dynamic-prompt expanded ({a|b} stays literal)."""
     return io.String.Input(id, display_name=display_name, tooltip=tooltip, multiline=multiline,
-                           default=default, dynamic_prompts=False, optional=optional)
+                           default=default, dynamic_prompts=False, optional=optional,
+                           placeholder=placeholder)
 
 
 class ModelFileCombo(io.Combo.Input):

@@ -83,8 +83,12 @@ class NewBieTextEncode(io.ComfyNode):
             log.warning("NewBie Text Encode: the prompt is empty; the image will follow the "
                         "system prompt and the model's prior only")
         chosen, label = choose_system_prompt(text, system_prompt_mode, system_prompt)
-        info = token_info(label, newbie_clip.gemma_token_count(clip, text, chosen), max_tokens)
+        count = newbie_clip.gemma_token_count(clip, text, chosen)
+        info = token_info(label, count, max_tokens)
         log.info("NewBie Text Encode: %s", info)
+        if count > max_tokens:
+            log.warning("NewBie Text Encode: the prompt is %d Gemma tokens long and was "
+                        "truncated to %d, as in training", count, max_tokens)
         positive = newbie_clip.encode(clip, text, chosen, max_tokens)
         negative = newbie_clip.encode(clip, negative, None, max_tokens)
         if not all(torch.isfinite(c[0][0]).all() for c in (positive, negative)):

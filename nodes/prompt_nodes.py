@@ -3,11 +3,14 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from ..newbie.prompt import (GENERAL_TAG_FIELDS, Character, GeneralTags, NewBiePrompt,
+from ..newbie.prompt import (CHARACTER_FIELDS, GENERAL_TAG_FIELDS, Character, GeneralTags,
+                             NewBiePrompt,
                              PromptError, build_xml, parse_slots)
 from .input_checks import checked_inputs
 from .common import CATEGORY, CharacterList, text_input
 
+# Help for the schema's fields (newbie.prompt.schema is the one list of them: the slot
+# editor reads the fields, labels and examples off NewBie Character's inputs).
 CHARACTER_TOOLTIPS = {
     "n": "Character name as a Danbooru tag (e.g. hatsune_miku), or a placeholder "
          "such as $character_1$. Written even when empty.",
@@ -20,6 +23,10 @@ CHARACTER_TOOLTIPS = {
     "interaction": "How this character relates to the others, e.g. holding_hands.",
     "position": "Where in the frame, e.g. center_left, center_right.",
 }
+CHARACTER_EXAMPLES = {"n": "hatsune_miku or $character_1$", "gender": "1girl",
+                      "appearance": "long_hair, blue_eyes", "clothing": "school_uniform",
+                      "body_type": "petite", "expression": "smile", "action": "standing, waving",
+                      "interaction": "holding_hands", "position": "center_left"}
 MULTILINE_FIELDS = {"appearance", "clothing", "action"}
 
 GENERAL_TOOLTIPS = {
@@ -49,8 +56,9 @@ class NewBieCharacter(io.ComfyNode):
     @classmethod
     def define_schema(cls):
         fields = [text_input(f, CHARACTER_TOOLTIPS[f], multiline=f in MULTILINE_FIELDS,
-                             display_name="name" if f == "n" else None)
-                  for f in CHARACTER_TOOLTIPS]
+                             display_name="name" if f == "n" else None,
+                             placeholder=CHARACTER_EXAMPLES[f])
+                  for f in CHARACTER_FIELDS]
         return io.Schema(
             node_id="NewBieCharacter",
             display_name="NewBie Character",

@@ -20,6 +20,7 @@ from ..models.text_encoders import (GEMMA_MAX_TOKENS, NewBieTextEncoders, build_
                                     build_penultimate_gemma, gemma_config, jina_config)
 from ..models.tokenizers import (GemmaSentencePiece, HFTokenizer, TokenizerError,
                                  XLMRobertaSentencePiece)
+from ..models.state_dict import count_numbered
 from .dtype import resolve_dtype
 from .errors import CheckpointError
 from .files import Checkpoint, refuse_special_files, regular_file
@@ -44,11 +45,6 @@ _JINA_RULES = [
     (r"\.norm1\.", ".post_attention_layernorm."),
     (r"\.norm2\.", ".post_mlp_layernorm."),
 ]
-
-
-def _layer_count(keys, prefix="layers.") -> int:
-    pattern = re.compile(rf"^{re.escape(prefix)}(\d+)\.")
-    return 1 + max((int(m.group(1)) for k in keys if (m := pattern.match(k))), default=-1)
 
 
 def _find_prefix(ckpt: Checkpoint, layouts) -> str | None:
@@ -100,7 +96,7 @@ def load_gemma(path, dtype: torch.dtype):
         raise CheckpointError(ckpt.path, "this is not a Gemma 3 text encoder.",
                               layout=describe(ckpt.keys()), missing=["model." + GEMMA_PROBE])
     keys = [k[len(prefix):] for k in ckpt.keys() if k.startswith(prefix)]
-    n_layers = _layer_count(keys)
+    n_layers = count_numbered(keys, "layers.")
     try:
         vocab, hidden = ckpt.shapes[prefix + "embed_tokens.weight"]
         head_dim = ckpt.shapes[prefix + GEMMA_PROBE][0]
@@ -155,7 +151,7 @@ def load_jina(path, dtype: torch.dtype):
     tensors = jina_tensors(ckpt, prefix, dtype)
     try:
         vocab, hidden = tensors["embeddings.word_embeddings.weight"].shape
-        config = jina_config(vocab=vocab, hidden=hidden, layers=_layer_count(tensors),
+        config = jina_config(vocab=vocab, hidden=hidden, layers=count_numbered(tensors, "layers."),
                              intermediate=tensors["layers.0.mlp.fc1.weight"].shape[0])
         model = build_jina(config, tensors, dtype)
     except KeyError as err:

@@ -7,7 +7,6 @@ own single-file path would keep random weights for missing keys.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import torch
 from diffusers import AutoencoderKL
 from diffusers.loaders.single_file_utils import convert_ldm_vae_checkpoint
 
-from ..models.state_dict import StateDictMismatch, check_state_dict
+from ..models.state_dict import StateDictMismatch, check_state_dict, count_numbered
 from ..models.vae import NewBieVAE, flux_vae_config
 from .dtype import resolve_dtype
 from .errors import CheckpointError
@@ -29,16 +28,11 @@ _LAYOUTS = {"bfl": ("encoder.down.{i}.", "block.{j}."),
 _COMFY_PREFIXES = ("first_stage_model.", "vae.")
 
 
-def _count(keys, pattern: str) -> int:
-    regex = re.compile(pattern)
-    return 1 + max((int(m.group(1)) for k in keys if (m := regex.match(k))), default=-1)
-
-
 def _sizes(shapes: dict, layout: str) -> dict:
     level, block = _LAYOUTS[layout]
-    levels = _count(shapes, re.escape(level.split("{i}")[0]) + r"(\d+)\.")
+    levels = count_numbered(shapes, level.split("{i}")[0])
     first = level.format(i=0)
-    blocks = _count(shapes, re.escape(first + block.split("{j}")[0]) + r"(\d+)\.")
+    blocks = count_numbered(shapes, first + block.split("{j}")[0])
     channels = [shapes[level.format(i=i) + block.format(j=0) + "conv2.weight"][0]
                 for i in range(levels)]
     latent = shapes["encoder.conv_out.weight"][0] // 2  # mean and log-variance

@@ -1,5 +1,8 @@
-"""Checking a state dict against the model it should fill, with readable lists."""
+"""Reading a state dict's structure, and checking it against the model it should fill,
+with readable lists."""
 from __future__ import annotations
+
+import re
 from ..errors import NewBieError
 
 
@@ -26,3 +29,10 @@ def check_state_dict(expected: dict, given: dict):
              for k in expected if k in given and tuple(given[k].shape) != tuple(expected[k].shape)]
     if missing or unexpected or wrong:
         raise StateDictMismatch(missing, unexpected, wrong)
+
+
+def count_numbered(keys, prefix: str) -> int:
+    """How many numbered children `<prefix><N>.` the keys hold (layers, blocks, levels):
+    one more than the highest N, 0 when there is none."""
+    pattern = re.compile(rf"^{re.escape(prefix)}(\d+)\.")
+    return 1 + max((int(m.group(1)) for k in keys if (m := pattern.match(k))), default=-1)

@@ -6,8 +6,9 @@ released model's.
 from __future__ import annotations
 
 import math
-import re
+
 from ..errors import NewBieError
+from .state_dict import count_numbered
 
 REQUIRED_KEYS = ("x_embedder.weight", "t_embedder.mlp.0.weight", "cap_embedder.1.weight",
                  "layers.0.attention.qkv.weight", "layers.0.attention.out.weight",
@@ -18,12 +19,6 @@ IN_CHANNELS = 16
 
 class ConfigInferenceError(NewBieError, ValueError):
     pass
-
-
-def _count(shapes, prefix: str) -> int:
-    pattern = re.compile(rf"^{re.escape(prefix)}\.(\d+)\.")
-    found = {int(m.group(1)) for k in shapes if (m := pattern.match(k))}
-    return max(found) + 1 if found else 0
 
 
 def infer_config(shapes: dict[str, tuple[int, ...]]) -> dict:
@@ -50,8 +45,8 @@ def infer_config(shapes: dict[str, tuple[int, ...]]) -> dict:
         "patch_size": patch_size,
         "in_channels": IN_CHANNELS,
         "dim": dim,
-        "n_layers": _count(shapes, "layers"),
-        "n_refiner_layers": _count(shapes, "noise_refiner"),
+        "n_layers": count_numbered(shapes, "layers."),
+        "n_refiner_layers": count_numbered(shapes, "noise_refiner."),
         "n_heads": n_heads,
         "n_kv_heads": n_kv_heads,
         "ffn_hidden": shapes["layers.0.feed_forward.w1.weight"][0],

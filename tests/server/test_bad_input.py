@@ -43,7 +43,7 @@ def test_empty_and_very_long_prompts_run_with_warnings(comfy, tiny):
     assert "the prompt is empty" in comfy.log()
     long = "<caption>" + "red eyes, " * 1000 + "</caption>"  # 10k characters
     assert comfy.run(t2i(text=long, seed=6)).status == "success"
-    assert "were truncated, as in training" in comfy.log()
+    assert "was truncated to 512, as in training" in comfy.log()
 
 
 @pytest.mark.parametrize("change, where", [

@@ -8,7 +8,8 @@ import pytest
 import torch
 from devtools.graphs import pixels, png, t2i
 from safetensors.torch import load_file
-from devtools.tiny_models import write_safetensors, write_tiny_model_set
+from devtools.model_set import write_tiny_model_set
+from devtools.tiny_models import write_safetensors
 from devtools.tiny_vae import diffusers_vae, flux_vae, write_bfl_vae, write_diffusers_vae_folder
 
 

@@ -2,14 +2,11 @@
 import json
 from pathlib import Path
 
-from newbie.prompt import parse_xml
+from newbie.prompt import CHARACTER_FIELDS, GENERAL_TAG_FIELDS, parse_xml
 
 OFFICIAL = (Path(__file__).parents[1] / "data" / "official_example.xml").read_text()
-EMPTY_CHARACTER = {f: "" for f in ("n", "gender", "appearance", "clothing", "body_type",
-                                   "expression", "action", "interaction", "position")}
-EMPTY_TAGS = {f: "" for f in ("count", "artists", "style", "background", "environment",
-                              "perspective", "atmosphere", "lighting", "resolution", "quality",
-                              "objects", "other")}
+EMPTY_CHARACTER = dict.fromkeys(CHARACTER_FIELDS, "")
+EMPTY_TAGS = dict.fromkeys(GENERAL_TAG_FIELDS, "")
 
 
 def character(upstream=None, **fields):

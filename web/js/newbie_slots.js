@@ -11,24 +11,19 @@ import { app } from "../../../scripts/app.js";
 import { api } from "../../../scripts/api.js";
 
 const NODE = "NewBieXMLPrompt";
+const CHARACTER_NODE = "NewBieCharacter";
 const STATE_WIDGET = "character_slots";
 // Saves before 0.2 also kept a copy here; read only when the widget's saved value is
 // not slot JSON at all (widget positions shifted), then dropped.
 const LEGACY_PROPERTY = "newbie_character_slots";
 const VERSION = 1;
-const FIELDS = [
-  ["n", "name", "hatsune_miku or $character_1$"],
-  ["gender", "gender", "1girl"],
-  ["appearance", "appearance", "long_hair, blue_eyes"],
-  ["clothing", "clothing", "school_uniform"],
-  ["body_type", "body type", "petite"],
-  ["expression", "expression", "smile"],
-  ["action", "action", "standing, waving"],
-  ["interaction", "interaction", "holding_hands"],
-  ["position", "position", "center_left"],
-];
-const TAG_WIDGETS = ["count", "artists", "style", "background", "environment", "perspective",
-  "atmosphere", "lighting", "resolution", "quality", "objects", "other"];
+// The prompt's fields come from the server's node definitions (the Python schema is
+// their one source): a character's from NewBie Character's text inputs, with their
+// labels and examples; the general tags from NewBie XML Prompt's.
+let FIELDS = []; // [key, label, example]
+let TAG_WIDGETS = [];
+const textInputs = (nodeData, skip = []) => Object.entries(nodeData.input?.required ?? {})
+  .filter(([key, spec]) => spec?.[0] === "STRING" && !skip.includes(key));
 
 const CSS = `
 .newbie-slots { display: flex; flex-direction: column; gap: 6px; font: 12px sans-serif;
@@ -268,7 +263,13 @@ app.registerExtension({
     document.head.append(el("style", { textContent: CSS }));
   },
   async beforeRegisterNodeDef(nodeType, nodeData) {
+    if (nodeData.name === CHARACTER_NODE) {
+      FIELDS = textInputs(nodeData).map(([key, [, options]]) =>
+        [key, options?.display_name ?? key.replace(/_/g, " "), options?.placeholder ?? ""]);
+      return;
+    }
     if (nodeData.name !== NODE) return;
+    TAG_WIDGETS = textInputs(nodeData, ["caption"]).map(([key]) => key);
     const created = nodeType.prototype.onNodeCreated;
     nodeType.prototype.onNodeCreated = function () {
       const result = created?.apply(this, arguments);
