@@ -122,28 +122,24 @@ def describe(clip) -> str:
     return type(inner).__name__ if inner is not None else type(clip).__name__
 
 
-def gemma_token_count(clip, text: str, system_prompt: str | None) -> int:
-    gemma, _ = tower_texts(text, system_prompt)
-    return len(clip.tokenizer.gemma.tokenize_with_weights(gemma)[0])
-
-
-def encode(clip, text: str, system_prompt: str | None, max_tokens: int) -> list:
-    """CONDITIONING for one prompt with the official routing: Gemma gets system prompt +
-    prompt, cut at max_tokens; Jina the prompt alone; each tower tokenized once."""
+def encode(clip, text: str, system_prompt: str | None, max_tokens: int) -> tuple[list, int]:
+    """CONDITIONING for one prompt with the official routing (Gemma gets system prompt +
+    prompt, cut at max_tokens; Jina the prompt alone; each tower tokenized once), through
+    core's scheduled encode as CLIPTextEncode (so CLIP hooks apply), and Gemma's token
+    count before the cut."""
     gemma, jina = tower_texts(text, system_prompt)
     options = {"tokenizer_options": clip.tokenizer_options} if clip.tokenizer_options else {}
-    tokens = {"gemma": [batch[:max_tokens] for batch in
-                        clip.tokenizer.gemma.tokenize_with_weights(gemma, **options)],
+    gemma_tokens = clip.tokenizer.gemma.tokenize_with_weights(gemma, **options)
+    tokens = {"gemma": [batch[:max_tokens] for batch in gemma_tokens],
               "jina": clip.tokenizer.jina.tokenize_with_weights(jina, **options)}
     try:
         if isinstance(clip.cond_stage_model, NewBieClipModel):
             load_whole(clip)
-        out = clip.encode_from_tokens(tokens, return_dict=True)
+        conditioning = clip.encode_from_tokens_scheduled(tokens)
     except torch.OutOfMemoryError:
         raise out_of_memory("encoding the prompt", "the text encoders' dtype (bfloat16), or "
                             "set their device to cpu on Load NewBie Text Encoders") from None
-    cond = out.pop("cond")
-    return [[cond, out]]
+    return conditioning, sum(len(batch) for batch in gemma_tokens)
 
 
 def non_finite_cause(clip, fix: str) -> str:

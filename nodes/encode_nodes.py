@@ -83,15 +83,16 @@ class NewBieTextEncode(io.ComfyNode):
             log.warning("NewBie Text Encode: the prompt is empty; the image will follow the "
                         "system prompt and the model's prior only")
         chosen, label = choose_system_prompt(text, system_prompt_mode, system_prompt)
-        count = newbie_clip.gemma_token_count(clip, text, chosen)
+        positive, count = newbie_clip.encode(clip, text, chosen, max_tokens)
+        negative, _ = newbie_clip.encode(clip, negative, None, max_tokens)
         info = token_info(label, count, max_tokens)
         log.info("NewBie Text Encode: %s", info)
         if count > max_tokens:
             log.warning("NewBie Text Encode: the prompt is %d Gemma tokens long and was "
                         "truncated to %d, as in training", count, max_tokens)
-        positive = newbie_clip.encode(clip, text, chosen, max_tokens)
-        negative = newbie_clip.encode(clip, negative, None, max_tokens)
-        if not all(torch.isfinite(c[0][0]).all() for c in (positive, negative)):
+        outputs = [t for cond, extra in (*positive, *negative)
+                   for t in (cond, extra.get("pooled_output")) if t is not None]
+        if not all(torch.isfinite(t).all() for t in outputs):
             raise FloatingPointError("NewBie Text Encode: the encoders' output holds NaN or "
                                      "infinite values; " + newbie_clip.non_finite_cause(
                                          clip, "load them in bfloat16 or float32"))
