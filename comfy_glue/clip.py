@@ -16,10 +16,11 @@ import comfy.model_management as mm
 import comfy.sd
 import comfy.supported_models_base
 
+from ..newbie.loading import load_text_encoders
 from ..newbie.models.finite import non_finite_cause as weights_cause
 from ..newbie.models.text_encoders import NewBieTextEncoders
 from ..newbie.prompt import tower_texts
-from .memory import out_of_memory
+from .memory import out_of_memory, reloads_with
 
 TOKENIZERS = "newbie_tokenizers"  # the tokenizer_data key our tokenizer is built from
 
@@ -87,6 +88,21 @@ class NewBieClipModel(torch.nn.Module):
         out = mm.intermediate_device()
         return (feats[:, :length].to(out), pooled.to(out),
                 {"attention_mask": mask[:, :length].long().to(out)})
+
+
+def load_clip(gemma: Path, jina: Path, dtype: torch.dtype, on_cpu: bool,
+              disable_dynamic: bool = False):
+    """Our CLIP from the two files (every layout the library reads), with its reload
+    factory, so core can re-create it (deep clones for another device)."""
+    encoders = load_text_encoders(gemma, jina, dtype=dtype)
+    clip = newbie_clip(encoders, {"gemma": gemma, "jina": jina}, on_cpu)
+    reloads_with(clip.patcher, load_clip_patcher, gemma, jina, dtype, on_cpu)
+    return clip
+
+
+def load_clip_patcher(gemma: Path, jina: Path, dtype: torch.dtype, on_cpu: bool,
+                      disable_dynamic: bool = False):
+    return load_clip(gemma, jina, dtype, on_cpu).patcher
 
 
 def newbie_clip(encoders: NewBieTextEncoders, sources: dict[str, Path], on_cpu: bool):

@@ -1,5 +1,5 @@
-"""Memory through ComfyUI's model manager: unloading a model now, and an out-of-memory
-error that says what to lower."""
+"""Memory through ComfyUI's model manager: devices, unloading a model now, how core
+re-creates a model, and an out-of-memory error that says what to lower."""
 from __future__ import annotations
 
 import torch
@@ -35,3 +35,10 @@ def vae_device() -> torch.device:
 
 def intermediate_device() -> torch.device:
     return mm.intermediate_device()
+
+
+def reloads_with(patcher, factory, *args) -> None:
+    """Register how core re-creates this model: `factory(*args, disable_dynamic=...)`
+    returns a fresh patcher. Hosts without the mechanism (0.3.75) never ask for it."""
+    if hasattr(patcher, "cached_patcher_init"):
+        patcher.cached_patcher_init = (factory, args)

@@ -26,6 +26,7 @@ from ..newbie.models.linear import emulated_half, linear
 from ..newbie.models.norm import RMSNorm, normalized_float32
 from ..newbie.models.transformer import NewBieTransformer
 from ..newbie.loading import load_transformer
+from .memory import reloads_with
 
 
 def comfy_layers(operations):
@@ -195,9 +196,11 @@ class NewBieConfig(comfy.supported_models_base.BASE):
         return NewBieModel(self, device=device)
 
 
-def load_model(path, dtype: torch.dtype, attention: str = "auto"):
+def load_model(path, dtype: torch.dtype, attention: str = "auto", disable_dynamic: bool = False):
     """A ComfyUI MODEL from a NewBie transformer file or folder (every layout the
-    library reads), weights in `dtype`, compute dtype by ComfyUI's rule for the device."""
+    library reads), weights in `dtype`, compute dtype by ComfyUI's rule for the device.
+    It carries its own reload factory, so core can re-create it (deep clones for another
+    device, non-dynamic delegates with `disable_dynamic`, Train LoRA's deep copy)."""
     load_device = mm.get_torch_device()
     built = {}
 
@@ -209,6 +212,9 @@ def load_model(path, dtype: torch.dtype, attention: str = "auto"):
         return built["model"].diffusion_model.assign_weights(tensors, dtype)
 
     load_transformer(path, dtype=dtype, attention=attention, build=build)
-    patcher = getattr(comfy.model_patcher, "CoreModelPatcher", comfy.model_patcher.ModelPatcher)
-    return patcher(built["model"], load_device=load_device,
-                   offload_device=mm.unet_offload_device())
+    patcher = comfy.model_patcher.ModelPatcher if disable_dynamic else \
+        getattr(comfy.model_patcher, "CoreModelPatcher", comfy.model_patcher.ModelPatcher)
+    model = patcher(built["model"], load_device=load_device,
+                    offload_device=mm.unet_offload_device())
+    reloads_with(model, load_model, path, dtype, attention)
+    return model

@@ -14,7 +14,7 @@ import comfy.sd
 from ..newbie.loading import CheckpointError, read_vae
 from ..newbie.models.finite import non_finite_cause as weights_cause
 from ..newbie.models.vae import flux_vae_config
-from .memory import out_of_memory, unload
+from .memory import out_of_memory, reloads_with, unload
 
 FLUX_VAE = flux_vae_config()
 # The file each VAE our loader made came from, to name it if its weights hold NaN.
@@ -35,7 +35,13 @@ def load(path, dtype: torch.dtype):
                               f"{FLUX_VAE['layers_per_block']} blocks per level).")
     vae = comfy.sd.VAE(sd=file.tensors, dtype=dtype)
     _SOURCES[vae] = file.path
+    reloads_with(vae.patcher, load_patcher, path, dtype)
     return vae
+
+
+def load_patcher(path, dtype: torch.dtype, disable_dynamic: bool = False):
+    """The reload factory: a fresh VAE's patcher, as core's VAE loader registers."""
+    return load(path, dtype).patcher
 
 
 def check_flux_vae(vae, node: str) -> None:

@@ -6,7 +6,7 @@ from comfy_api.latest import io
 
 from ..comfy_glue import clip, memory, model_files, vae as flux_vae
 from ..comfy_glue.model import load_model
-from ..newbie.loading import load_text_encoders, resolve_dtype
+from ..newbie.loading import resolve_dtype
 from ..newbie.models.attention import ATTENTION_BACKENDS
 from .common import CATEGORY, ModelFileCombo, dtype_input
 from .input_checks import checked_inputs
@@ -75,15 +75,14 @@ class NewBieTextEncoderLoader(io.ComfyNode):
     def execute(cls, gemma: str, jina: str, dtype: str, device: str) -> io.NodeOutput:
         run_on = "cpu" if device == "cpu" else memory.compute_device()
         target = resolve_dtype(dtype, run_on, "text_encoder")
-        paths = {"gemma": model_files.resolve_model("text_encoders", gemma),
-                 "jina": model_files.resolve_model("text_encoders", jina)}
+        gemma = model_files.resolve_model("text_encoders", gemma)
+        jina = model_files.resolve_model("text_encoders", jina)
         try:
             # Loaded on the CPU (memory-mapped); ComfyUI moves them to encode.
-            encoders = load_text_encoders(paths["gemma"], paths["jina"], dtype=target)
+            return io.NodeOutput(clip.load_clip(gemma, jina, target, on_cpu=device == "cpu"))
         except torch.OutOfMemoryError:
             raise memory.out_of_memory("loading the text encoders",
                                        "the dtype (bfloat16) or set device to cpu") from None
-        return io.NodeOutput(clip.newbie_clip(encoders, paths, on_cpu=device == "cpu"))
 
 
 class NewBieVAELoader(io.ComfyNode):

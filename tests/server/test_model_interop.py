@@ -158,3 +158,30 @@ def test_object_info_shows_the_standard_types(comfy):
         assert info[node]["input"]["required"]["model"][0] == "MODEL", node
     assert info["NewBieCFGGuider"]["output"] == ["GUIDER"]
     assert info["NewBieSamplerSelect"]["output"] == ["SAMPLER"]
+
+
+def test_core_multi_device_nodes_take_our_models(comfy, tiny):
+    """Select Model / CLIP / VAE Device and MultiGPU CFG Split (0.33) in front of our
+    nodes give the same image as without them. One CPU here: the nodes route to it,
+    clone (our CLIP survives the clone) and find no second device to split onto."""
+    from devtools.graphs import pixels, png
+
+    nodes = ("SelectModelDevice", "SelectCLIPDevice", "SelectVAEDevice", "MultiGPU_WorkUnits")
+    info = comfy.get_json("/object_info")
+    if not all(node in info for node in nodes):
+        pytest.skip("this ComfyUI has no multi-device nodes")
+    plain = t2i(seed=41)
+    routed = t2i(seed=41)
+    routed["md"] = {"class_type": "SelectModelDevice", "inputs": {"model": ["m", 0],
+                                                                  "device": "cpu"}}
+    routed["split"] = {"class_type": "MultiGPU_WorkUnits", "inputs": {"model": ["md", 0],
+                                                                      "max_gpus": 2}}
+    routed["cd"] = {"class_type": "SelectCLIPDevice", "inputs": {"clip": ["te", 0],
+                                                                 "device": "cpu"}}
+    routed["vd"] = {"class_type": "SelectVAEDevice", "inputs": {"vae": ["v", 0],
+                                                                "device": "default"}}
+    routed["s"]["inputs"]["model"] = ["split", 0]
+    routed["enc"]["inputs"]["text_encoders"] = ["cd", 0]
+    routed["d"]["inputs"]["vae"] = ["vd", 0]
+    routed["save"]["inputs"]["filename_prefix"] = "routed"
+    assert (pixels(png(comfy, comfy.run(routed))) == pixels(png(comfy, comfy.run(plain)))).all()
