@@ -134,7 +134,8 @@ class PromptResult:
 
 class ComfyServer:
     def __init__(self, root: Path, host: Path | None = None, extra_args: list[str] = (),
-                 models: Path | None = None):
+                 models: Path | None = None, other_packs: list[Path] = (),
+                 env: dict[str, str] | None = None):
         self.host = host or host_dir()
         self.root = root
         self.port = free_port()
@@ -143,6 +144,8 @@ class ComfyServer:
         self.output = root / "base" / "output"
         self.log_path = root / "server.log"
         self.extra_args = list(extra_args)
+        self.other_packs = list(other_packs)  # custom node folders run beside ours
+        self.env = dict(env or {})
         self.proc: subprocess.Popen | None = None
 
     # -- lifecycle ---------------------------------------------------------------
@@ -155,9 +158,11 @@ class ComfyServer:
         settings.parent.mkdir(parents=True, exist_ok=True)
         if not settings.exists():
             settings.write_text(json.dumps({"Comfy.TutorialCompleted": True}))
-        link = base / "custom_nodes" / PACK_DIR_NAME
-        if not link.exists():
-            link.symlink_to(REPO, target_is_directory=True)
+        for name, folder in ((PACK_DIR_NAME, REPO),
+                             *((p.name, p) for p in self.other_packs)):
+            link = base / "custom_nodes" / name
+            if not link.exists():
+                link.symlink_to(folder, target_is_directory=True)
         for sub in MODEL_FOLDERS:
             (self.models / sub).mkdir(parents=True, exist_ok=True)
         yaml = self.root / "extra_model_paths.yaml"
@@ -169,7 +174,7 @@ class ComfyServer:
     def start(self, timeout: float = 180.0) -> "ComfyServer":
         base, yaml = self._prepare()
         env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", DO_NOT_TRACK="1",
-                   PYTHONUNBUFFERED="1")
+                   PYTHONUNBUFFERED="1", **self.env)
         cmd = [str(self.host / "venv" / "bin" / "python"), "main.py", "--cpu",
                "--listen", "127.0.0.1", "--port", str(self.port), "--disable-auto-launch",
                "--disable-api-nodes", "--base-directory", str(base),

@@ -74,6 +74,9 @@ NODES = {
                       ["LATENT:LATENT"]),
     "VAELoader": ([], ["vae_name"], ["VAE:VAE"]),
     "VAEDecode": (["samples:LATENT", "vae:VAE"], [], ["IMAGE:IMAGE"]),
+    # ComfyUI-Distributed's
+    "DistributedSeed": ([], ["seed"], ["seed:INT"]),
+    "DistributedCollector": (["images:IMAGE"], ["load_balance"], ["images:IMAGE"]),
 }
 
 
@@ -152,6 +155,20 @@ def custom_sampling():
     ]
 
 
+def distributed():
+    """The text-to-image graph for ComfyUI-Distributed: DistributedSeed gives each
+    participant its own seed (the master the one set, worker N that plus N + 1), and
+    DistributedCollector gathers every participant's image on the master."""
+    nodes = t2i()
+    nodes[nodes.index(next(n for n in nodes if n[0] == "sample"))] = (
+        "sample", "NewBieSampler", [42, "fixed", 28, 4.5, "euler", 6.0, 1.0, 0.0, 1.0, "auto"],
+        {"model": "model", "positive": ("enc", 0), "negative": ("enc", 1),
+         "latent_image": "latent", "seed": "seed"}, None)
+    return [("seed", "DistributedSeed", [42, "fixed"], {}, "Distributed Seed"), *nodes[:-1],
+            ("collect", "DistributedCollector", [False], {"images": "decode"}, None),
+            ("save", "SaveImage", ["NewBie_distributed"], {"images": "collect"}, None)]
+
+
 def to_ui(graph) -> dict:
     ids = {name: i for i, (name, *_) in enumerate(graph, start=1)}
     nodes, links = [], []
@@ -163,14 +180,15 @@ def to_ui(graph) -> dict:
             source = inputs.get(input_name)
             if input_type == "WIDGET" and source is None:
                 continue
-            link = None
+            link, link_type = None, input_type
             if source is not None:
                 src, slot = source if isinstance(source, tuple) else (source, 0)
                 link = len(links) + 1
                 src_type = NODES[dict((g[0], g[1]) for g in graph)[src]][2][slot].split(":")[1]
                 links.append([link, ids[src], slot, ids[name], len(node_inputs), src_type])
-            entry = {"name": input_name, "type": "STRING" if input_type == "WIDGET" else
-                     input_type, "link": link}
+                if input_type == "WIDGET":  # a widget turned into a socket takes the link's type
+                    link_type = src_type
+            entry = {"name": input_name, "type": link_type, "link": link}
             if input_type == "WIDGET":
                 entry["widget"] = {"name": input_name}
             node_inputs.append(entry)
@@ -197,7 +215,8 @@ def xml_only():
 WORKFLOWS = {"newbie_xml_two_characters": xml_only, "newbie_t2i_two_characters": t2i,
              "newbie_hires_fix_latent_upscale": hires_fix,
              "newbie_t2i_core_vae_decode": core_vae_decode,
-             "newbie_custom_sampler_guider": custom_sampling}
+             "newbie_custom_sampler_guider": custom_sampling,
+             "newbie_t2i_distributed": distributed}
 
 if __name__ == "__main__":
     for name, build in WORKFLOWS.items():

@@ -26,7 +26,12 @@ def model_set(comfy):
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
 def test_example_workflow_runs(comfy, model_set, path):
-    prompt = ui_to_api(json.loads(path.read_text()), comfy.get_json("/object_info"))
+    info = comfy.get_json("/object_info")
+    workflow = json.loads(path.read_text())
+    missing = {node["type"] for node in workflow["nodes"]} - set(info)
+    if missing:  # another pack's nodes: run where that pack is (tests/server/test_distributed.py)
+        pytest.skip(f"{path.stem} needs nodes of another pack: {sorted(missing)}")
+    prompt = ui_to_api(workflow, info)
     result = comfy.run(prompt, timeout=900)
     assert result.status == "success", result.error
     texts = [o["text"][0] for node, o in result.outputs.items()
