@@ -74,3 +74,47 @@ def test_the_vae_deep_clones(reloading, files):
     assert copy.model is not vae.first_stage_model
     with torch.no_grad():
         assert torch.equal(copy.model.decode(latent), vae.first_stage_model.decode(latent))
+
+
+def test_the_official_cfg_runs_under_cores_cfg_split(reloading, files, monkeypatch):
+    """MultiGPU CFG Split deep-clones the MODEL onto a second device and core's batched
+    path spreads cond and uncond over the two; NewBie's guider (truncation, renorm) goes
+    through that path. One CPU here: a second CPU device ("cpu:1", where tensors land
+    on the CPU) stands in for the second card."""
+    import comfy.model_management as mm
+    import comfy.multigpu
+    import comfy.samplers
+
+    from newbie_pack.nodes.sampler_nodes import newbie_sigmas
+
+    monkeypatch.setattr(mm, "get_all_torch_devices",
+                        lambda exclude_current=False: [CPU, torch.device("cpu", 1)])
+    split_calls = []
+    spread = comfy.samplers._calc_cond_batch_multigpu
+    monkeypatch.setattr(comfy.samplers, "_calc_cond_batch_multigpu",
+                        lambda *a, **k: split_calls.append(1) or spread(*a, **k))
+    model = reloading.model.load_model(files["model"], torch.float32)
+    split = comfy.multigpu.create_multigpu_deepclones(model, 2)
+    assert [p.load_device for p in split.get_additional_models_with_key("multigpu")] == \
+        [torch.device("cpu", 1)]
+    gen = torch.Generator().manual_seed(2)
+    conds = [[[torch.randn(1, n, TINY["cap"], generator=gen),
+               {"pooled_output": torch.randn(1, TINY["clip"], generator=gen)}]] for n in (6, 3)]
+    noise = torch.randn(1, 16, 8, 8, generator=gen)
+
+    def sample(patcher):
+        guider = reloading.sampling.NewBieGuider(patcher, 3.0, cfg_trunc=0.6, renorm=0.5)
+        guider.set_conds(*conds)
+        return guider.sample(noise, torch.zeros_like(noise),
+                             reloading.sampling.newbie_sampler("euler"), newbie_sigmas(6, 6.0, 1.0),
+                             seed=0)
+
+    whole = sample(model)
+    assert not split_calls
+    try:
+        spread_out = sample(split)
+    finally:
+        mm.unload_all_models()  # nothing stays listed on the stand-in device
+    assert len(split_calls) == 6  # every step through the split
+    # cond and uncond run apart there instead of in one batch: float32 rounding only
+    assert ((spread_out - whole).norm() / whole.norm()).item() < 1e-5
