@@ -210,3 +210,28 @@ def test_core_train_lora_runs_on_our_model(comfy, tiny):
         **graph["s"]["inputs"], "model": ["apply", 0]}}
     trained, plain = latents(comfy, graph, "s_trained", "s")
     assert torch.isfinite(trained).all() and not close(trained, plain, 1e-4)
+
+
+def test_a_lora_hook_on_our_clip_reaches_the_sampler(comfy, tiny):
+    """Core's hook nodes on our CLIP: Set CLIP Hooks (apply to conds) with a LoRA hook
+    keeps it a NewBie CLIP, NewBie Text Encode's conditioning carries the hook, and NewBie
+    Sampler applies it: the latent LoraLoaderModelOnly gives at the same strength."""
+    write_single_file(comfy.models / "loras" / "newbie_hook.safetensors",
+                      lora_pairs(std=0.3, seed=6), alpha=4.0)
+    graph = base_graph(seed=9)
+    graph["hook"] = {"class_type": "CreateHookLora", "inputs": {
+        "lora_name": "newbie_hook.safetensors", "strength_model": 0.8, "strength_clip": 1.0}}
+    graph["hooked"] = {"class_type": "SetClipHooks", "inputs": {
+        "clip": ["te", 0], "apply_to_conds": True, "schedule_clip": False,
+        "hooks": ["hook", 0]}}
+    graph["enc_hooked"] = {**graph["enc"], "inputs": {**graph["enc"]["inputs"],
+                                                      "text_encoders": ["hooked", 0]}}
+    graph["model_only"] = {"class_type": "LoraLoaderModelOnly", "inputs": {
+        "model": ["m", 0], "lora_name": "newbie_hook.safetensors", "strength_model": 0.8}}
+    sampler = graph["s"]["inputs"]
+    graph["s_hooked"] = {"class_type": "NewBieSampler", "inputs": {
+        **sampler, "positive": ["enc_hooked", 0], "negative": ["enc_hooked", 1]}}
+    graph["s_model_only"] = {"class_type": "NewBieSampler", "inputs": {
+        **sampler, "model": ["model_only", 0]}}
+    hooked, model_only, plain = latents(comfy, graph, "s_hooked", "s_model_only", "s")
+    assert close(hooked, model_only, 1e-5) and not close(hooked, plain, 1e-3)
