@@ -33,10 +33,6 @@ def vae_device() -> torch.device:
     return mm.vae_device()
 
 
-def intermediate_device() -> torch.device:
-    return mm.intermediate_device()
-
-
 def reloads_with(patcher, factory, *args) -> None:
     """Register how core re-creates this model: `factory(*args, disable_dynamic=...)`
     returns a fresh patcher. Hosts without the mechanism (0.3.75) never ask for it."""

@@ -93,7 +93,6 @@ def import_pack():
         sys.modules[PACK_NAME] = module
         spec.loader.exec_module(module)
         importlib.import_module(f"{PACK_NAME}.nodes")  # and with them comfy_glue
-        importlib.import_module(f"{PACK_NAME}.comfy_glue.routes")
     return sys.modules[PACK_NAME]
 
 
