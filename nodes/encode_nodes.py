@@ -8,7 +8,8 @@ from comfy_api.latest import io
 
 from ..comfy_glue import clip as newbie_clip
 from ..newbie.prompt import (GEMMA_MAX_TOKENS, SYSTEM_PROMPT_MODES, XML_CHECKS, PromptError,
-                             check_prompt, choose_system_prompt, token_info)
+                             check_prompt, choose_system_prompt, split_system_prompt,
+                             token_info)
 from .common import CATEGORY, text_input
 from .input_checks import InputError, checked_inputs
 
@@ -22,17 +23,21 @@ class NewBieTextEncode(io.ComfyNode):
             node_id="NewBieTextEncode",
             display_name="NewBie Text Encode",
             category=CATEGORY,
-            description="Encodes the prompt (usually the XML from NewBie XML Prompt) and the "
-                        "negative prompt. Gemma sees the system prompt + prompt; Jina CLIP sees "
-                        "the prompt alone; the negative gets no system prompt, as in training. "
-                        "The system prompt follows the prompt's kind by default (the XML one "
-                        "for XML, the textual one for tags or natural language).",
+            description="Encodes the prompt and the negative prompt. Takes XML, tags or "
+                        "natural language, and the JSON form of ComfyUI's NewBie template. "
+                        "Gemma sees the system prompt + prompt; Jina CLIP sees the prompt "
+                        "alone. The system prompt follows the prompt's shape by default (XML, "
+                        "tags or natural language, JSON form). A prompt that starts with its "
+                        "own system prompt (ending in <Prompt Start>) keeps it: Gemma gets the "
+                        "text as typed, Jina the rest, nothing is added. The negative gets no "
+                        "system prompt unless it starts with its own, as in training.",
             inputs=[
                 io.Clip.Input("text_encoders",
                               tooltip="Load NewBie Text Encoders' CLIP, or core's NewBie CLIP "
                                       "(DualCLIPLoader type newbie, ComfyUI 0.5+)."),
-                text_input("text", "The prompt: NewBie XML, tags or natural language.",
-                           multiline=True),
+                text_input("text", "The prompt: NewBie XML, tags or natural language, or the "
+                           "JSON form; it may start with its own system prompt ending in "
+                           "<Prompt Start>.", multiline=True),
                 text_input("negative", "Negative prompt. The official demo leaves it empty.",
                            multiline=True),
                 text_input("system_prompt", "Your own system prompt, prepended to the prompt for "
@@ -44,15 +49,18 @@ class NewBieTextEncode(io.ComfyNode):
                 io.Combo.Input("xml_check", options=list(XML_CHECKS), default="auto",
                                optional=True,
                                tooltip="auto: a prompt that uses the XML format's tags must "
-                                       "have them balanced (line and column on error; "
+                                       "have them balanced, and one in the JSON form must read "
+                                       "as that form (line and column on error; "
                                        "DOCTYPE/entities refused); any other text, such as "
                                        ">_< or <3, is text. off: encode any text as it is."),
                 io.Combo.Input("system_prompt_mode", options=list(SYSTEM_PROMPT_MODES),
                                default="auto", optional=True,
                                tooltip="auto: the system prompt NewBie was trained with for "
-                                       "this kind of prompt (XML, or tags / natural language). "
-                                       "xml / textual: that one always. as typed: the "
-                                       "system_prompt text."),
+                                       "this kind of prompt (XML, or tags / natural language), "
+                                       "or the template's for the JSON form. xml / textual / "
+                                       "template: that one always. as typed: the "
+                                       "system_prompt text. A prompt with its own system "
+                                       "prompt keeps it whatever the mode."),
             ],
             outputs=[io.Conditioning.Output(display_name="positive"),
                      io.Conditioning.Output(display_name="negative"),
@@ -86,6 +94,8 @@ class NewBieTextEncode(io.ComfyNode):
         positive, count = newbie_clip.encode(clip, text, chosen, max_tokens)
         negative, _ = newbie_clip.encode(clip, negative, None, max_tokens)
         info = token_info(label, count, max_tokens)
+        if split_system_prompt(negative)[0]:
+            info += "; negative: system prompt from the prompt"
         log.info("NewBie Text Encode: %s", info)
         if count > max_tokens:
             log.warning("NewBie Text Encode: the prompt is %d Gemma tokens long and was "

@@ -4,8 +4,8 @@ from __future__ import annotations
 from comfy_api.latest import io
 
 from ..newbie.prompt import (CHARACTER_FIELDS, GENERAL_TAG_FIELDS, Character, GeneralTags,
-                             NewBiePrompt,
-                             PromptError, build_xml, parse_slots)
+                             NewBiePrompt, PromptError, build_xml, parse_boxed_slots,
+                             prompt_to_json)
 from .input_checks import checked_inputs
 from .common import CATEGORY, CharacterList, text_input
 
@@ -44,8 +44,10 @@ GENERAL_TOOLTIPS = {
     "other": "Anything else, e.g. alternate_costume.",
 }
 SLOTS_TOOLTIP = ("Character slots edited by the slot widget, stored as versioned JSON "
-                 '({"version": 1, "characters": [...]}). Leave empty to use only the chained '
-                 "characters.")
+                 '({"version": 2, "characters": [{"n": ..., "box": [x1, y1, x2, y2]}]}; a box '
+                 "is optional, in thousandths of the image). Leave empty to use only the "
+                 "chained characters.")
+OUTPUT_FORMS = ("auto", "xml", "json")
 
 
 def _raise_node_error(err: PromptError, what: str):
@@ -92,7 +94,8 @@ class NewBieXMLPrompt(io.ComfyNode):
             category=CATEGORY,
             description="Builds the XML prompt NewBie was trained on: <character_N> blocks "
                         "(chained characters first, then the slots), <general_tags>, and an "
-                        "optional <caption>. Feed the text to NewBie Text Encode.",
+                        "optional <caption>; or the JSON form of ComfyUI's NewBie template, "
+                        "which adds a box per character. Feed the text to NewBie Text Encode.",
             inputs=[
                 CharacterList.Input("characters", optional=True,
                                     tooltip="Characters from NewBie Character nodes."),
@@ -103,15 +106,24 @@ class NewBieXMLPrompt(io.ComfyNode):
                                  tooltip="Spaces to underscores, one ', ' between tags, "
                                          "parentheses escaped as \\( \\), repeats dropped."),
                 text_input("character_slots", SLOTS_TOOLTIP, multiline=True, optional=True),
+                io.Combo.Input("output_form", options=list(OUTPUT_FORMS), default="auto",
+                               optional=True,
+                               tooltip="xml: the XML. json: the JSON form of ComfyUI's NewBie "
+                                       "template (the XML in 'tags', the caption beside it, "
+                                       "each character's name and box). auto: json when a "
+                                       "slot has a box, else xml. The boxes follow the "
+                                       "template's format; how much the model heeds them is "
+                                       "the model's."),
             ],
-            outputs=[io.String.Output(display_name="xml", tooltip="The XML prompt text.")],
+            outputs=[io.String.Output(display_name="prompt",
+                                      tooltip="The prompt text (XML, or the JSON form).")],
         )
 
     @classmethod
     def validate_inputs(cls, character_slots: str = ""):
         # Only the slots are checked here (no **kwargs: ComfyUI would then blame every input).
         try:
-            parse_slots(character_slots)
+            parse_boxed_slots(character_slots)
         except PromptError as err:
             return str(err)
         return True
@@ -119,15 +131,19 @@ class NewBieXMLPrompt(io.ComfyNode):
     @classmethod
     @checked_inputs
     def execute(cls, characters=None, caption="", tidy_tags=False, character_slots="",
-                **tags) -> io.NodeOutput:
+                output_form="auto", **tags) -> io.NodeOutput:
         try:
             chained = [Character.from_dict(c) for c in characters or []]
-            prompt = NewBiePrompt(characters=chained + parse_slots(character_slots),
+            slots = parse_boxed_slots(character_slots)
+            prompt = NewBiePrompt(characters=chained + [c for c, _ in slots],
                                   general_tags=GeneralTags.from_dict(tags), caption=caption)
-            xml = build_xml(prompt, tidy=tidy_tags)
+            boxes = [None] * len(chained) + [box for _, box in slots]
+            if output_form == "json" or (output_form == "auto" and any(boxes)):
+                return io.NodeOutput(prompt_to_json(prompt, boxes, tidy=tidy_tags))
+            text = build_xml(prompt, tidy=tidy_tags)
         except PromptError as err:
             _raise_node_error(err, "XML prompt")
-        return io.NodeOutput(xml)
+        return io.NodeOutput(text)
 
 
 PROMPT_NODES = [NewBieCharacter, NewBieXMLPrompt]

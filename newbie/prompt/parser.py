@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from .schema import (CONTAINER_TAGS, CONTROL, TAG, Character, GeneralTags, NewBiePrompt,
-                     PromptError, _Block, is_schema_tag)
+                     PromptError, _Block, is_schema_tag, position)
 
 MAX_PROMPT_CHARS = 1_000_000
 _DECLARATION = re.compile(r"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
@@ -22,11 +22,6 @@ _OPEN = re.compile(r"<([A-Za-z_][A-Za-z0-9_.\-]*)\s*(/?)>")
 _CLOSE = re.compile(r"</([A-Za-z_][A-Za-z0-9_.\-]*)\s*>")
 # The ComfyUI-Newbie-Nodes builder wraps everything in <image>; read through it.
 _WRAPPERS = ("image",)
-
-
-def _position(text: str, index: int) -> tuple[int, int]:
-    line = text.count("\n", 0, index) + 1
-    return line, index - (text.rfind("\n", 0, index) + 1) + 1
 
 
 def looks_like_xml(text: str) -> bool:
@@ -49,7 +44,7 @@ class _Scanner:
         self.text = text
 
     def error(self, message: str, index: int) -> PromptError:
-        return PromptError(message, *_position(self.text, index))
+        return PromptError(message, *position(self.text, index))
 
     def skip_space(self, i: int) -> int:
         while i < len(self.text) and self.text[i].isspace():
@@ -76,7 +71,7 @@ class _Scanner:
                 if top:
                     return i
                 raise self.error(f"<{element.tag}> opened on line "
-                                 f"{_position(text, element.start)[0]} is never closed", i)
+                                 f"{position(text, element.start)[0]} is never closed", i)
             skipped = self.skip_comment(i)
             if skipped is not None:
                 i = skipped
@@ -115,9 +110,9 @@ class _Scanner:
             if is_schema_tag(name):
                 where = f"</{name}>" if closing else f"<{name}>"
                 raise self.error(f"<{element.tag}> opened on line "
-                                 f"{_position(text, element.start)[0]} is not closed before "
+                                 f"{position(text, element.start)[0]} is not closed before "
                                  f"{where}", tag.start())
-        raise self.error(f"<{element.tag}> opened on line {_position(text, element.start)[0]} "
+        raise self.error(f"<{element.tag}> opened on line {position(text, element.start)[0]} "
                          "is never closed", len(text))
 
 
@@ -205,11 +200,11 @@ def parse_xml(text: str, strict: bool = False) -> NewBiePrompt:
     declared = _DECLARATION.search(text)
     if declared:
         raise PromptError("DOCTYPE and ENTITY declarations are not allowed in a prompt",
-                          *_position(text, declared.start()))
+                          *position(text, declared.start()))
     control = CONTROL.search(text)
     if control:
         raise PromptError(f"control character U+{ord(control.group(0)):04X} is not allowed "
-                          "in a prompt", *_position(text, control.start()))
+                          "in a prompt", *position(text, control.start()))
     scanner = _Scanner(text)
     root = _Element("", 0)
     scanner.container(root, 0)

@@ -163,3 +163,10 @@ CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 def is_schema_tag(name: str) -> bool:
     return name in SCHEMA_TAGS or bool(_CHARACTER_TAG.match(name))
+
+
+def position(text: str, index: int) -> tuple[int, int]:
+    """(line, column) of `index` in `text`, both from 1."""
+    line = text.count("\n", 0, index) + 1
+    return line, index - (text.rfind("\n", 0, index) + 1) + 1
+
