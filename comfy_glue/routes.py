@@ -1,19 +1,23 @@
-"""HTTP route for the slot editor's live XML preview: the server's own builder, so
-the preview is exactly what the node will output (minus chained characters)."""
+"""HTTP routes for the slot editor: the live preview (the server's own builder, so the
+preview is exactly what the node will output, minus chained characters) and the import
+of a pasted prompt of any shape into slots."""
 from __future__ import annotations
 
 from aiohttp import web
 
 from ..newbie.loading import CheckpointError, load_gemma_tokenizer
 from ..newbie.prompt import (GEMMA_MAX_TOKENS, SYSTEM_PROMPT_MODES, GeneralTags, NewBiePrompt,
-                             PromptError, build_xml, choose_system_prompt, parse_slots)
+                             PromptError, build_xml, choose_system_prompt, dump_slots,
+                             parse_boxed_slots, prompt_to_json, read_prompt, tower_texts)
 from .model_files import resolve_model
 
 PREVIEW_ROUTE = "/newbie/xml_preview"
+IMPORT_ROUTE = "/newbie/prompt_import"
 
 
 _FIELDS = {"character_slots": str, "general_tags": dict, "caption": str, "tidy_tags": bool,
-           "gemma": str, "system_prompt": str, "system_prompt_mode": str, "max_tokens": int}
+           "gemma": str, "system_prompt": str, "system_prompt_mode": str, "max_tokens": int,
+           "output_form": str, "text": str}
 _TOKENIZERS: dict[tuple[str, int], object] = {}
 
 
@@ -37,7 +41,7 @@ def gemma_tokens(xml: str, body: dict) -> dict:
     system, label = choose_system_prompt(xml, mode, typed)
     limit = body.get("max_tokens") or GEMMA_MAX_TOKENS
     try:
-        count = len(_gemma_tokenizer(body["gemma"]).ids(system + xml))
+        count = len(_gemma_tokenizer(body["gemma"]).ids(tower_texts(xml, system)[0]))
     except (CheckpointError, OSError, ValueError) as err:
         return {"error": f"cannot count Gemma tokens: {err}"}
     return {"count": count, "limit": limit, "system_prompt": label}
@@ -47,7 +51,7 @@ def _bad_request(message: str) -> web.Response:
     return web.json_response({"error": f"bad preview request: {message}"}, status=400)
 
 
-async def xml_preview(request: web.Request) -> web.Response:
+async def _read_body(request: web.Request) -> dict | web.Response:
     try:
         body = await request.json()
     except (ValueError, RecursionError) as err:
@@ -58,14 +62,27 @@ async def xml_preview(request: web.Request) -> web.Response:
         if body.get(name) is not None and not isinstance(body[name], kind):
             return _bad_request(f"'{name}' must be {kind.__name__}, got "
                                 f"{type(body[name]).__name__}")
+    return body
+
+
+async def xml_preview(request: web.Request) -> web.Response:
+    body = await _read_body(request)
+    if isinstance(body, web.Response):
+        return body
     tags = body.get("general_tags") or {}
     if not all(isinstance(v, str) for v in tags.values()):
         return _bad_request("'general_tags' values must be text")
     try:
-        prompt = NewBiePrompt(characters=parse_slots(body.get("character_slots") or ""),
+        slots = parse_boxed_slots(body.get("character_slots") or "")
+        prompt = NewBiePrompt(characters=[c for c, _ in slots],
                               general_tags=GeneralTags.from_dict(tags),
                               caption=body.get("caption") or "")
-        xml = build_xml(prompt, tidy=bool(body.get("tidy_tags")))
+        boxes = [box for _, box in slots]
+        form = body.get("output_form") or "auto"
+        if form == "json" or (form == "auto" and any(boxes)):
+            xml = prompt_to_json(prompt, boxes, tidy=bool(body.get("tidy_tags")))
+        else:
+            xml = build_xml(prompt, tidy=bool(body.get("tidy_tags")))
         reply = {"xml": xml}
         if body.get("gemma"):
             reply["gemma_tokens"] = gemma_tokens(xml, body)
@@ -74,7 +91,25 @@ async def xml_preview(request: web.Request) -> web.Response:
         return web.json_response({"error": str(err)}, status=400)
 
 
+async def prompt_import(request: web.Request) -> web.Response:
+    """A pasted prompt of any shape as the node's slot state, general tags and caption."""
+    body = await _read_body(request)
+    if isinstance(body, web.Response):
+        return body
+    try:
+        prompt, boxes, system = read_prompt(body.get("text") or "")
+    except PromptError as err:  # shown in the editor; nothing is changed
+        return web.json_response({"error": str(err), "line": err.line, "column": err.column},
+                                 status=400)
+    return web.json_response({
+        "character_slots": dump_slots(prompt.characters, boxes),
+        "general_tags": {k: v for k, v in prompt.general_tags.to_dict().items() if k != "extra"},
+        "caption": prompt.caption, "system_prompt": system,
+        "dropped": sorted({*prompt.general_tags.extra, *prompt.extra})})
+
+
 def register_routes():
     from server import PromptServer  # the running server: only there once ComfyUI is up
 
     PromptServer.instance.routes.post(PREVIEW_ROUTE)(xml_preview)
+    PromptServer.instance.routes.post(IMPORT_ROUTE)(prompt_import)

@@ -2,6 +2,7 @@
 import io
 
 import numpy as np
+import safetensors.torch
 import torch
 from PIL import Image
 from .tiny_lora import lora_pairs, write_peft
@@ -61,3 +62,27 @@ def pixels(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"), dtype=np.int16)
 
 
+STEPS = 10  # divides 1000: core's simple scheduler lands on the official shifted grid
+
+
+def latents(comfy, graph: dict, *nodes: str) -> list[torch.Tensor]:
+    """Run the graph with a SaveLatent after each of `nodes`; their latents."""
+    graph = dict(graph)
+    for node in nodes:
+        graph[f"save_{node}"] = {"class_type": "SaveLatent", "inputs": {
+            "samples": [node, 0], "filename_prefix": f"interop_{node}"}}
+    result = comfy.run(graph)
+    assert result.status == "success", result.error
+    return [safetensors.torch.load(comfy.view(result.outputs[f"save_{n}"]["latents"][0]))
+            ["latent_tensor"] for n in nodes]
+
+
+def base_graph(seed=5, **sampler) -> dict:
+    """t2i's loaders, encoder and latent in float32, NewBie Sampler as `s` (euler, CFG at
+    every step, no renorm), without the decode."""
+    graph = t2i(seed=seed, steps=STEPS, width=64, height=64, **sampler)
+    graph["m"]["inputs"]["dtype"] = "float32"
+    graph["s"]["inputs"]["dtype"] = "float32"
+    for node in ("d", "save"):
+        graph.pop(node)
+    return graph

@@ -91,11 +91,11 @@ class NewBieTextEncode(io.ComfyNode):
             log.warning("NewBie Text Encode: the prompt is empty; the image will follow the "
                         "system prompt and the model's prior only")
         chosen, label = choose_system_prompt(text, system_prompt_mode, system_prompt)
+        negative_note = ("; negative: system prompt from the prompt"
+                         if split_system_prompt(negative)[0] else "")
         positive, count = newbie_clip.encode(clip, text, chosen, max_tokens)
         negative, _ = newbie_clip.encode(clip, negative, None, max_tokens)
-        info = token_info(label, count, max_tokens)
-        if split_system_prompt(negative)[0]:
-            info += "; negative: system prompt from the prompt"
+        info = token_info(label, count, max_tokens) + negative_note
         log.info("NewBie Text Encode: %s", info)
         if count > max_tokens:
             log.warning("NewBie Text Encode: the prompt is %d Gemma tokens long and was "

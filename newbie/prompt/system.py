@@ -99,9 +99,10 @@ def check_prompt(text: str, xml_check: str, which: str) -> None:
             parse_xml(masked(text, len(inline), len(text)))
     except PromptError as err:
         what = f"'{which}'" if shape == "json" else f"'{which}' looks like XML but is not valid"
-        raise PromptError(f"{what}: {err.message}. Fix "
-                          "it, or set xml_check to off to encode it as plain text.", err.line,
-                          err.column) from None
+        refused = PromptError(f"{what}: {err}. Fix it, or set xml_check to off to encode it "
+                              "as plain text.")
+        refused.line, refused.column = err.line, err.column
+        raise refused from None
 
 
 def token_info(label: str, count: int, max_tokens: int) -> str:

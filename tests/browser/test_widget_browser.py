@@ -13,7 +13,7 @@ from devtools.graphs import write_t2i_models
 
 from newbie.loading import load_gemma_tokenizer
 from newbie.prompt import DEFAULT_SYSTEM_PROMPT
-from newbie.prompt import parse_xml
+from newbie.prompt import parse_json_prompt, parse_xml
 
 HERE = Path(__file__).parent
 HOST = Path(os.environ["NEWBIE_HOST"])
@@ -83,7 +83,7 @@ def test_slots_are_edited_reordered_and_keyboard_usable(report):
 def test_save_and_api_prompt_carry_the_json(report):
     saved = report["steps"]["saved"]
     state = json.loads(saved["apiSlots"])
-    assert state["version"] == 1
+    assert state["version"] == 2
     assert [c["n"] for c in state["characters"]] == ["bob", "alice"]
     assert state["characters"][1]["appearance"] == APPEARANCE
     assert "newbie_character_slots" not in saved["properties"]  # one source of truth
@@ -147,3 +147,33 @@ def test_malformed_json_is_shown_kept_and_refused_on_run(report):
     queue = steps["brokenQueue"]
     assert queue["status"] == 400 or queue["body"].get("node_errors")
     assert "character slots are not valid JSON" in json.dumps(queue["body"])
+
+
+def test_a_box_drawn_with_the_mouse_lands_in_the_save_and_the_api_prompt(report):
+    steps = report["steps"]
+    canvas = steps["boxCanvas"]
+    assert abs(canvas["width"] / canvas["height"] - 2) < 0.05  # the latent's 1024x512
+    x1, y1, x2, y2 = steps["drawnBox"]  # dragged from (50%, 20%) to (90%, 80%)
+    assert all(abs(a - b) <= 15 for a, b in zip((x1, y1, x2, y2), (500, 200, 900, 800), strict=True))
+    assert steps["nudgedBox"] == [x1 - 10, y1, x2 - 10, y2]  # ArrowLeft: 10 units
+    api = json.loads(steps["boxSaved"]["apiSlots"])
+    assert [c.get("box") for c in api["characters"]] == [None, steps["nudgedBox"]]
+    assert steps["boxSaved"]["apiSlots"] in steps["boxSaved"]["widgetsValues"]
+
+
+def test_the_json_form_round_trips_through_the_editor(report):
+    steps = report["steps"]
+    form = parse_json_prompt(steps["boxPreview"])  # auto: the JSON form, as a box is set
+    assert [(c.name, c.bbox) for c in form.characters] == [
+        ("left_girl", None), ("right_girl", tuple(steps["nudgedBox"]))]
+    assert [c.n for c in parse_xml(form.tags, strict=True).characters] == ["left_girl",
+                                                                            "right_girl"]
+    assert steps["importedNames"] == ["left_girl", "right_girl"]
+    assert [c.get("box") for c in steps["imported"]["characters"]] == [None, steps["nudgedBox"]]
+
+
+def test_a_bad_import_says_where_and_loses_nothing(report):
+    steps = report["steps"]
+    assert "unknown key 'nmae' in character_2" in steps["importError"]
+    assert "line" in steps["importError"] and '"nmae"' in steps["importErrorKept"]
+    assert steps["importErrorSlots"] in ("", None)  # the fresh node's slots are untouched

@@ -212,6 +212,69 @@ try {
     return text;
   });
 
+  // Character boxes: a fresh node with two slots; the second slot's box drawn with the
+  // mouse on the box canvas, then nudged with the keyboard; saved, queued, and the JSON
+  // form it outputs imported back into a new node.
+  await page.evaluate(() => {
+    const { app, LiteGraph } = window;
+    const node = LiteGraph.createNode("NewBieXMLPrompt");
+    node.pos = [300, 120];
+    app.graph.clear();
+    app.graph.add(node);
+    const latent = LiteGraph.createNode("NewBieEmptyLatent");
+    latent.pos = [1000, 120];
+    app.graph.add(latent);
+    latent.widgets.find((w) => w.name === "resolution").value = "custom";
+    latent.widgets.find((w) => w.name === "width").value = 1024;
+    latent.widgets.find((w) => w.name === "height").value = 512;
+    node.widgets.find((w) => w.name === "character_slots").value = JSON.stringify(
+      { version: 2, characters: [{ n: "left_girl" }, { n: "right_girl" }] });
+  });
+  const canvas = editor.locator("canvas.newbie-boxes");
+  await field(1, "n").click();
+  const area = await canvas.boundingBox();
+  report.steps.boxCanvas = { width: area.width, height: area.height };
+  await page.mouse.move(area.x + area.width * 0.5, area.y + area.height * 0.2);
+  await page.mouse.down();
+  await page.mouse.move(area.x + area.width * 0.7, area.y + area.height * 0.5, { steps: 4 });
+  await page.mouse.move(area.x + area.width * 0.9, area.y + area.height * 0.8, { steps: 4 });
+  await page.mouse.up();
+  report.steps.drawnBox = JSON.parse(await stateValue()).characters[1].box ?? null;
+  await page.keyboard.press("ArrowLeft");
+  report.steps.nudgedBox = JSON.parse(await stateValue()).characters[1].box ?? null;
+  const boxed = await page.evaluate(async () => {
+    const { app } = window;
+    const graph = app.graph.serialize();
+    const node = graph.nodes.find((n) => n.type === "NewBieXMLPrompt");
+    const prompt = await app.graphToPrompt();
+    return { widgetsValues: node.widgets_values,
+      apiSlots: prompt.output[String(node.id)].inputs.character_slots };
+  });
+  report.steps.boxSaved = boxed;
+  report.steps.boxPreview = await (async () => {
+    await editor.locator("details > summary").click();
+    await page.waitForFunction(() => document.querySelector(".newbie-preview")?.textContent.includes("bbox"));
+    return editor.locator(".newbie-preview").textContent();
+  })();
+  await page.evaluate(() => {
+    const { app, LiteGraph } = window;
+    app.graph.clear();
+    app.graph.add(Object.assign(LiteGraph.createNode("NewBieXMLPrompt"), { pos: [300, 120] }));
+  });
+  await editor.locator('button[data-action="import"]').click();
+  await editor.locator('textarea[data-role="import"]').fill(report.steps.boxPreview.replace(
+    '"name": "right_girl"', '"nmae": "right_girl"'));
+  await editor.locator('button[data-action="import-run"]').click();
+  await page.waitForFunction(() => document.querySelector(".newbie-slots .newbie-error")?.textContent);
+  report.steps.importError = await editor.locator(".newbie-error").first().textContent();
+  report.steps.importErrorKept = await editor.locator('textarea[data-role="import"]').inputValue();
+  report.steps.importErrorSlots = await stateValue();
+  await editor.locator('textarea[data-role="import"]').fill(report.steps.boxPreview);
+  await editor.locator('button[data-action="import-run"]').click();
+  await page.waitForFunction(() => document.querySelectorAll(".newbie-slot").length === 2);
+  report.steps.imported = JSON.parse(await stateValue());
+  report.steps.importedNames = await names();
+
   // Older and shifted saves: a version-0 list in the widget, and a save whose widget
   // positions moved but whose properties hold the state by name.
   const legacy = structuredClone(saved.graph);

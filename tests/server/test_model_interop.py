@@ -2,35 +2,9 @@
 patches, core LoRA loader; and our sampler, guider and LoRA loader on core's NewBie
 MODEL (0.33: UNETLoader with a NewBie file)."""
 import pytest
-import safetensors.torch
 import torch
-from devtools.graphs import t2i
+from devtools.graphs import STEPS, base_graph, latents, t2i
 from devtools.tiny_lora import lora_pairs, write_single_file
-
-STEPS = 10  # divides 1000: core's simple scheduler lands on the official shifted grid
-
-
-def latents(comfy, graph: dict, *nodes: str) -> list[torch.Tensor]:
-    """Run the graph with a SaveLatent after each of `nodes`; their latents."""
-    graph = dict(graph)
-    for node in nodes:
-        graph[f"save_{node}"] = {"class_type": "SaveLatent", "inputs": {
-            "samples": [node, 0], "filename_prefix": f"interop_{node}"}}
-    result = comfy.run(graph)
-    assert result.status == "success", result.error
-    return [safetensors.torch.load(comfy.view(result.outputs[f"save_{n}"]["latents"][0]))
-            ["latent_tensor"] for n in nodes]
-
-
-def base_graph(seed=5, **sampler) -> dict:
-    """t2i's loaders, encoder and latent in float32, NewBie Sampler as `s` (euler, CFG at
-    every step, no renorm), without the decode."""
-    graph = t2i(seed=seed, steps=STEPS, width=64, height=64, **sampler)
-    graph["m"]["inputs"]["dtype"] = "float32"
-    graph["s"]["inputs"]["dtype"] = "float32"
-    for node in ("d", "save"):
-        graph.pop(node)
-    return graph
 
 
 def ksampler(model, seed=5, cfg=4.0) -> dict:

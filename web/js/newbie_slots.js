@@ -1,7 +1,8 @@
 // Character-slot editor on "NewBie XML Prompt".
 //
 // The state lives in the node's `character_slots` STRING input as versioned JSON
-// ({"version": 1, "characters": [...]}); Python builds the XML from it, so API
+// ({"version": 2, "characters": [{..., "box": [x1, y1, x2, y2]}]}); Python builds the
+// prompt from it, so API
 // prompts and installs without this file work the same. The editor hides the raw
 // text widget (on the classic canvas and the Nodes 2.0 renderer), edits the JSON
 // through a form and previews the XML the server builds. The widget's value is the
@@ -9,6 +10,7 @@
 // workflow file) is what the editor shows, what is saved and what runs.
 import { app } from "../../../scripts/app.js";
 import { api } from "../../../scripts/api.js";
+import { BoxCanvas, latentAspect } from "./newbie_boxes.js";
 
 const NODE = "NewBieXMLPrompt";
 const CHARACTER_NODE = "NewBieCharacter";
@@ -16,7 +18,7 @@ const STATE_WIDGET = "character_slots";
 // Saves before 0.2 also kept a copy here; read only when the widget's saved value is
 // not slot JSON at all (widget positions shifted), then dropped.
 const LEGACY_PROPERTY = "newbie_character_slots";
-const VERSION = 1;
+const VERSION = 2; // 1: the same without boxes
 // The prompt's fields come from the server's node definitions (the Python schema is
 // their one source): a character's from NewBie Character's text inputs, with their
 // labels and examples; the general tags from NewBie XML Prompt's.
@@ -44,7 +46,12 @@ const CSS = `
 .newbie-slots .newbie-error { color: var(--error-text, #ff6b6b); white-space: pre-wrap; }
 .newbie-slots pre { white-space: pre-wrap; margin: 4px 0; color: var(--descrip-text, #aaa); }
 .newbie-slots .newbie-tokens { margin: 4px 0 0; color: var(--descrip-text, #aaa); }
+.newbie-slot.selected { border-color: var(--p-primary-color, #4a9eff); }
+.newbie-slots .newbie-row { display: flex; gap: 6px; align-items: flex-start; }
+.newbie-slots .newbie-hint { color: var(--descrip-text, #999); flex: 1; }
+.newbie-slots canvas.newbie-boxes { cursor: crosshair; flex: none; }
 `;
+const DEFAULT_BOX = [250, 250, 750, 750];
 
 // -- state ------------------------------------------------------------------------
 // Whether a saved widget value can be slot state (or a hand-broken version of it), as
@@ -61,7 +68,7 @@ export function parseSlots(text) {
   } catch (err) {
     return { error: `Character slots are not valid JSON: ${err.message}` };
   }
-  if (Array.isArray(data)) data = { version: 1, characters: data }; // version 0: bare list
+  if (Array.isArray(data)) data = { version: VERSION, characters: data }; // version 0: bare list
   if (!data || typeof data !== "object") return { error: "Character slots: expected an object" };
   const version = data.version ?? VERSION;
   if (!Number.isInteger(version) || version < 1 || version > VERSION) {
@@ -86,6 +93,12 @@ class SlotEditor {
     this.stateWidget = stateWidget;
     this.root = el("div", { className: "newbie-slots" });
     this.root.addEventListener("keydown", (e) => e.stopPropagation()); // keys are for the form
+    this.boxes = new BoxCanvas({
+      slots: () => this.state?.characters ?? [],
+      change: (i, box) => this.edit((c) => { if (box) c[i].box = box; else delete c[i].box; }),
+      select: (i) => this.root.querySelectorAll(".newbie-slot").forEach(
+        (card) => card.classList.toggle("selected", card.dataset.slot === String(i))),
+    });
     this.load(stateWidget.value ?? "");
   }
 
@@ -123,6 +136,7 @@ class SlotEditor {
 
   render() {
     const focused = document.activeElement?.dataset?.slotKey;
+    const boxFocused = document.activeElement === this.boxes.canvas;
     this.root.replaceChildren();
     if (this.error) return this.renderRaw();
     const chars = this.state.characters;
@@ -130,8 +144,25 @@ class SlotEditor {
       title: "Add a character slot" });
     add.dataset.action = "add";
     add.onclick = () => this.edit((c) => c.push(emptyCharacter()));
-    this.root.append(el("div", {}, add, ` ${chars.length} slot${chars.length === 1 ? "" : "s"}`));
+    const paste = el("button", { textContent: "Import…", type: "button",
+      title: "Fill the slots, general tags and caption from a pasted prompt (XML, the JSON "
+        + "form, tags or text)" });
+    paste.dataset.action = "import";
+    paste.onclick = () => this.renderImport();
+    this.root.append(el("div", {}, add, " ", paste,
+      ` ${chars.length} slot${chars.length === 1 ? "" : "s"}`));
+    this.importArea = el("div");
+    this.root.append(this.importArea);
+    if (chars.length) {
+      this.boxes.render(latentAspect(this.node.graph ?? app.graph));
+      const hint = "Boxes (JSON form; how much they steer the image is the model's): drag to "
+        + "draw the selected slot's box, drag to move, corner to resize; keys 1-9, arrows, "
+        + "Alt+arrows, Delete.";
+      this.root.append(el("div", { className: "newbie-row" }, this.boxes.canvas,
+        el("div", { className: "newbie-hint", textContent: hint })));
+    }
     chars.forEach((character, i) => this.root.append(this.renderSlot(character, i, chars.length)));
+    this.boxes.pick(this.boxes.selected);
     this.details = el("details", {}, el("summary", { textContent: "XML preview" }));
     this.preview = el("pre", { className: "newbie-preview" });
     this.tokens = el("div", { className: "newbie-tokens" });
@@ -139,6 +170,7 @@ class SlotEditor {
     this.details.ontoggle = () => this.renderPreview();
     this.root.append(this.details);
     if (focused) this.root.querySelector(`[data-slot-key="${focused}"]`)?.focus();
+    if (boxFocused) this.boxes.canvas.focus();
   }
 
   renderSlot(character, index, count) {
@@ -155,8 +187,11 @@ class SlotEditor {
       button("↓", "Move down", "down", index === count - 1, move(index + 1)),
       button("Copy", "Duplicate", "duplicate", false,
         (c) => c.splice(index + 1, 0, structuredClone(c[index]))),
+      button(character.box ? "□✕" : "□", character.box ? "Remove the box of" : "Add a box to",
+        "box", false, (c) => { if (c[index].box) delete c[index].box; else c[index].box = [...DEFAULT_BOX]; }),
       button("✕", "Remove", "remove", false, (c) => c.splice(index, 1)));
     const card = el("section", { className: "newbie-slot" }, header);
+    card.onfocusin = () => this.boxes.pick(index);
     card.dataset.slot = String(index);
     for (const [key, label, placeholder] of FIELDS) {
       const input = el("input", { type: "text", value: character[key] ?? "", placeholder });
@@ -180,6 +215,31 @@ class SlotEditor {
     this.root.append(el("div", { className: "newbie-error", textContent: this.error }), area, apply);
   }
 
+  renderImport() {
+    // The pasted text stays until it imports; an error says where and changes nothing.
+    const area = el("textarea", { rows: 6, spellcheck: false,
+      placeholder: "Paste a NewBie prompt: XML, the JSON form (with or without its system prompt), tags or text" });
+    area.dataset.role = "import";
+    const message = el("div", { className: "newbie-error" });
+    const run = el("button", { textContent: "Import", type: "button" });
+    run.dataset.action = "import-run";
+    run.onclick = async () => {
+      const reply = await api.fetchApi("/newbie/prompt_import",
+        { method: "POST", body: JSON.stringify({ text: area.value }) });
+      const data = await reply.json();
+      if (data.error) { message.textContent = data.error; return; }
+      const widgets = Object.fromEntries((this.node.widgets ?? []).map((w) => [w.name, w]));
+      for (const key of TAG_WIDGETS) if (widgets[key]) widgets[key].value = data.general_tags[key] ?? "";
+      if (widgets.caption) widgets.caption.value = data.caption;
+      this.stateWidget.value = data.character_slots;
+      this.load(data.character_slots);
+      if (data.dropped?.length) this.importArea.append(el("div", { className: "newbie-hint",
+        textContent: `Not kept (no field for them): ${data.dropped.join(", ")}` }));
+    };
+    this.importArea.replaceChildren(area, run, message);
+    area.focus();
+  }
+
   async renderPreview() {
     if (!this.details?.open || !this.state) return;
     const widgets = Object.fromEntries((this.node.widgets ?? []).map((w) => [w.name, w.value]));
@@ -188,6 +248,7 @@ class SlotEditor {
       general_tags: Object.fromEntries(TAG_WIDGETS.map((k) => [k, widgets[k] ?? ""])),
       caption: widgets.caption ?? "",
       tidy_tags: !!widgets.tidy_tags,
+      output_form: widgets.output_form ?? "auto",
       ...encoderSettings(this.node.graph ?? app.graph),
     };
     try {
