@@ -170,6 +170,7 @@ def test_the_json_form_round_trips_through_the_editor(report):
                                                                             "right_girl"]
     assert steps["importedNames"] == ["left_girl", "right_girl"]
     assert [c.get("box") for c in steps["imported"]["characters"]] == [None, steps["nudgedBox"]]
+    assert steps["imported"]["version"] == 2
 
 
 def test_a_bad_import_says_where_and_loses_nothing(report):

@@ -215,11 +215,13 @@ try {
   // Character boxes: a fresh node with two slots; the second slot's box drawn with the
   // mouse on the box canvas, then nudged with the keyboard; saved, queued, and the JSON
   // form it outputs imported back into a new node.
-  await page.evaluate(() => {
+  // (Opened as a workflow: the 1.32.9 Nodes 2.0 renderer keeps showing a cleared
+  // node's DOM widget in place of a new one added by script.)
+  await load(await page.evaluate(() => {
     const { app, LiteGraph } = window;
+    app.graph.clear();
     const node = LiteGraph.createNode("NewBieXMLPrompt");
     node.pos = [300, 120];
-    app.graph.clear();
     app.graph.add(node);
     const latent = LiteGraph.createNode("NewBieEmptyLatent");
     latent.pos = [1000, 120];
@@ -227,13 +229,20 @@ try {
     latent.widgets.find((w) => w.name === "resolution").value = "custom";
     latent.widgets.find((w) => w.name === "width").value = 1024;
     latent.widgets.find((w) => w.name === "height").value = 512;
-    node.widgets.find((w) => w.name === "character_slots").value = JSON.stringify(
-      { version: 2, characters: [{ n: "left_girl" }, { n: "right_girl" }] });
-  });
+    return app.graph.serialize();
+  }));
+  await editor.locator('button[data-action="add"]').click();
+  await editor.locator('button[data-action="add"]').click();
+  await field(0, "n").fill("left_girl");
+  await field(1, "n").fill("right_girl");
   const canvas = editor.locator("canvas.newbie-boxes");
-  await field(1, "n").click();
+  await field(1, "n").click(); // selects slot 2 (and may scroll the editor down)
+  await canvas.scrollIntoViewIfNeeded();
   const area = await canvas.boundingBox();
-  report.steps.boxCanvas = { width: area.width, height: area.height };
+  report.steps.boxCanvas = { width: area.width, height: area.height,
+    // What the mouse lands on: the box canvas unless something covers it.
+    target: await page.evaluate(([x, y]) => document.elementFromPoint(x, y)?.className ?? null,
+      [area.x + area.width / 2, area.y + area.height / 2]) };
   await page.mouse.move(area.x + area.width * 0.5, area.y + area.height * 0.2);
   await page.mouse.down();
   await page.mouse.move(area.x + area.width * 0.7, area.y + area.height * 0.5, { steps: 4 });
@@ -256,11 +265,12 @@ try {
     await page.waitForFunction(() => document.querySelector(".newbie-preview")?.textContent.includes("bbox"));
     return editor.locator(".newbie-preview").textContent();
   })();
-  await page.evaluate(() => {
+  await load(await page.evaluate(() => {
     const { app, LiteGraph } = window;
     app.graph.clear();
     app.graph.add(Object.assign(LiteGraph.createNode("NewBieXMLPrompt"), { pos: [300, 120] }));
-  });
+    return app.graph.serialize();
+  }));
   await editor.locator('button[data-action="import"]').click();
   await editor.locator('textarea[data-role="import"]').fill(report.steps.boxPreview.replace(
     '"name": "right_girl"', '"nmae": "right_girl"'));

@@ -191,7 +191,7 @@ class SlotEditor {
         "box", false, (c) => { if (c[index].box) delete c[index].box; else c[index].box = [...DEFAULT_BOX]; }),
       button("✕", "Remove", "remove", false, (c) => c.splice(index, 1)));
     const card = el("section", { className: "newbie-slot" }, header);
-    card.onfocusin = () => this.boxes.pick(index);
+    card.addEventListener("focusin", () => this.boxes.pick(index));
     card.dataset.slot = String(index);
     for (const [key, label, placeholder] of FIELDS) {
       const input = el("input", { type: "text", value: character[key] ?? "", placeholder });
