@@ -229,6 +229,8 @@ try {
     latent.widgets.find((w) => w.name === "resolution").value = "custom";
     latent.widgets.find((w) => w.name === "width").value = 1024;
     latent.widgets.find((w) => w.name === "height").value = 512;
+    // (1.49.6 hands a node created right after clear() the last slot state it showed.)
+    node.widgets.find((w) => w.name === "character_slots").value = "";
     return app.graph.serialize();
   }));
   await editor.locator('button[data-action="add"]').click();
@@ -268,7 +270,9 @@ try {
   await load(await page.evaluate(() => {
     const { app, LiteGraph } = window;
     app.graph.clear();
-    app.graph.add(Object.assign(LiteGraph.createNode("NewBieXMLPrompt"), { pos: [300, 120] }));
+    const node = Object.assign(LiteGraph.createNode("NewBieXMLPrompt"), { pos: [300, 120] });
+    app.graph.add(node);
+    node.widgets.find((w) => w.name === "character_slots").value = "";
     return app.graph.serialize();
   }));
   await editor.locator('button[data-action="import"]').click();
