@@ -11,11 +11,12 @@ from .loader_nodes import LOADER_NODES
 from .lora_nodes import LORA_NODES
 from .prompt_nodes import PROMPT_NODES
 from .sampler_nodes import SAMPLER_NODES
+from .writer_nodes import WRITER_NODES
 
 __all__ = ["NewBieExtension"]
 
 
 class NewBieExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        return [*LOADER_NODES, *LORA_NODES, *PROMPT_NODES, *ENCODE_NODES, *LATENT_NODES,
+        return [*LOADER_NODES, *LORA_NODES, *PROMPT_NODES, *WRITER_NODES, *ENCODE_NODES, *LATENT_NODES,
                 *SAMPLER_NODES]

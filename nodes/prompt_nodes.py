@@ -5,7 +5,7 @@ from comfy_api.latest import io
 
 from ..newbie.prompt import (CHARACTER_FIELDS, GENERAL_TAG_FIELDS, Character, GeneralTags,
                              NewBiePrompt, PromptError, build_xml, parse_boxed_slots,
-                             prompt_to_json)
+                             prompt_to_json, read_prompt)
 from .input_checks import checked_inputs
 from .common import CATEGORY, CharacterList, text_input
 
@@ -99,6 +99,11 @@ class NewBieXMLPrompt(io.ComfyNode):
             inputs=[
                 CharacterList.Input("characters", optional=True,
                                     tooltip="Characters from NewBie Character nodes."),
+                io.String.Input("prompt", optional=True, force_input=True,
+                                tooltip="A prompt of any shape (XML, the JSON form, tags), e.g. "
+                                        "from NewBie Prompt Writer: its characters come after "
+                                        "the chained ones, before the slots; its general tags "
+                                        "and caption fill the fields left empty here."),
                 *tags,
                 text_input("caption", "Optional natural-language description, written as "
                                       "<caption> after the tags.", multiline=True),
@@ -131,13 +136,17 @@ class NewBieXMLPrompt(io.ComfyNode):
     @classmethod
     @checked_inputs
     def execute(cls, characters=None, caption="", tidy_tags=False, character_slots="",
-                output_form="auto", **tags) -> io.NodeOutput:
+                output_form="auto", prompt=None, **tags) -> io.NodeOutput:
         try:
             chained = [Character.from_dict(c) for c in characters or []]
+            given, given_boxes, _ = read_prompt(prompt) if prompt else (NewBiePrompt(), [], "")
+            given_boxes += [None] * (len(given.characters) - len(given_boxes))
             slots = parse_boxed_slots(character_slots)
-            prompt = NewBiePrompt(characters=chained + [c for c, _ in slots],
-                                  general_tags=GeneralTags.from_dict(tags), caption=caption)
-            boxes = [None] * len(chained) + [box for _, box in slots]
+            tags = {k: v or getattr(given.general_tags, k, "") for k, v in tags.items()}
+            prompt = NewBiePrompt(characters=chained + given.characters + [c for c, _ in slots],
+                                  general_tags=GeneralTags.from_dict(tags),
+                                  caption=caption or given.caption)
+            boxes = [None] * len(chained) + given_boxes + [box for _, box in slots]
             if output_form == "json" or (output_form == "auto" and any(boxes)):
                 return io.NodeOutput(prompt_to_json(prompt, boxes, tidy=tidy_tags))
             text = build_xml(prompt, tidy=tidy_tags)

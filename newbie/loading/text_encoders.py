@@ -121,6 +121,23 @@ def load_gemma(path, dtype: torch.dtype):
                              bos_id=2)
 
 
+def load_gemma_head(path, dtype: torch.dtype) -> tuple[int, dict[str, torch.Tensor]]:
+    """(layer count, tensors) of what the encoder leaves out: Gemma's last layer
+    (`layers.N.*`) and its final `norm.weight`, read from the same file."""
+    ckpt = Checkpoint.open(path, subfolder="text_encoder")
+    prefix = _find_prefix(ckpt, GEMMA_LAYOUTS)
+    if prefix is None:
+        raise CheckpointError(ckpt.path, "this is not a Gemma 3 text encoder.",
+                              layout=describe(ckpt.keys()), missing=["model." + GEMMA_PROBE])
+    keys = [k[len(prefix):] for k in ckpt.keys() if k.startswith(prefix)]
+    n_layers = count_numbered(keys, "layers.")
+    wanted = [k for k in keys if k.startswith(f"layers.{n_layers - 1}.") or k == "norm.weight"]
+    if "norm.weight" not in wanted:
+        raise CheckpointError(ckpt.path, "Gemma's final norm is not in this file, so it can "
+                              "encode but not write.", missing=[prefix + "norm.weight"])
+    return n_layers, {k: ckpt.tensor(prefix + k, dtype) for k in wanted}
+
+
 def jina_tensors(ckpt: Checkpoint, prefix: str, dtype) -> dict[str, torch.Tensor]:
     out = {}
     for key in ckpt.keys():

@@ -18,6 +18,19 @@ class TextTokenizer(Protocol):
     def ids(self, text: str) -> list[int]: ...
 
 
+# Gemma's chat turns; the writer stops at the end of its turn.
+TURN_TOKENS = ("<start_of_turn>", "<end_of_turn>")
+
+
+def piece_text(piece: str) -> str | None:
+    """The text a SentencePiece piece stands for: '▁' is a space, `<0xNN>` one byte
+    (None past ASCII: a byte of a longer character is not text on its own)."""
+    if piece.startswith("<0x") and piece.endswith(">") and len(piece) == 6:
+        byte = int(piece[3:5], 16)
+        return chr(byte) if byte < 0x80 else None
+    return piece.replace("\u2581", " ")
+
+
 class TokenizerError(NewBieError, ValueError):
     pass
 
@@ -54,6 +67,24 @@ class HFTokenizer:
             ids = [self.bos_id, *ids]
         return ids
 
+    def pieces(self, text: str) -> list[int]:
+        """Token ids of `text` alone (no <bos>); turn markers are single tokens."""
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+    def token_id(self, piece: str) -> int | None:
+        found = self.tokenizer.convert_tokens_to_ids(piece)
+        return None if found is None or found == self.tokenizer.unk_token_id else found
+
+    def vocabulary(self) -> list[str | None]:
+        """Each id's text; None for special tokens and partial bytes."""
+        special = set(self.tokenizer.all_special_ids) | {self.token_id(t) for t in TURN_TOKENS}
+        tokens = self.tokenizer.convert_ids_to_tokens(list(range(len(self.tokenizer))))
+        return [None if i in special or t is None else piece_text(t)
+                for i, t in enumerate(tokens)]
+
 
 class GemmaSentencePiece:
     """Gemma's SentencePiece model, as embedded in ComfyUI's single file."""
@@ -67,6 +98,23 @@ class GemmaSentencePiece:
 
     def ids(self, text: str) -> list[int]:
         return [self.sp.bos_id(), *self.sp.encode(text)]
+
+    def pieces(self, text: str) -> list[int]:
+        """Token ids of `text` alone (no <bos>); turn markers are single tokens."""
+        return self.sp.encode(text)
+
+    def decode(self, ids: list[int]) -> str:
+        return self.sp.decode(ids)
+
+    def token_id(self, piece: str) -> int | None:
+        found = self.sp.piece_to_id(piece)
+        return None if found == self.sp.unk_id() else found
+
+    def vocabulary(self) -> list[str | None]:
+        """Each id's text; None for control, unknown and turn tokens and partial bytes."""
+        turns = {self.token_id(t) for t in TURN_TOKENS}
+        return [None if self.sp.is_control(i) or self.sp.is_unknown(i) or i in turns
+                else piece_text(self.sp.id_to_piece(i)) for i in range(self.sp.get_piece_size())]
 
 
 class XLMRobertaSentencePiece:
