@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from newbie.models.writer import WRITER_SYSTEM_PROMPT
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -42,9 +44,14 @@ MODEL_FILES = {"model": "NewBie-Image-Exp0.1.safetensors",
 NODES = {
     "NewBieCharacter": (["characters:NEWBIE_CHARACTER"], CHARACTER_WIDGETS,
                         ["characters:NEWBIE_CHARACTER"]),
-    "NewBieXMLPrompt": (["characters:NEWBIE_CHARACTER"],
-                        GENERAL_WIDGETS + ["caption", "tidy_tags", "character_slots"],
-                        ["xml:STRING"]),
+    "NewBieXMLPrompt": (["characters:NEWBIE_CHARACTER", "prompt:STRING"],
+                        GENERAL_WIDGETS + ["caption", "tidy_tags", "character_slots",
+                                           "output_form"],
+                        ["prompt:STRING"]),
+    "NewBiePromptWriter": (["clip:CLIP"],
+                           ["request", "max_tokens", "temperature", "top_k", "seed",
+                            "format_lock", "current_prompt", "system_prompt"],
+                           ["prompt:STRING"]),
     "NewBieModelLoader": ([], ["model", "dtype", "attention"], ["model:MODEL"]),
     "NewBieTextEncoderLoader": ([], ["gemma", "jina", "dtype", "device"],
                                 ["clip:CLIP"]),
@@ -93,7 +100,8 @@ def prompt_nodes():
     return [
         ("c1", "NewBieCharacter", CHARACTERS[0], {}, "Character 1 (blue hair)"),
         ("c2", "NewBieCharacter", CHARACTERS[1], {"characters": "c1"}, "Character 2 (pink hair)"),
-        ("xml", "NewBieXMLPrompt", GENERAL + ["", False, ""], {"characters": "c2"}, None),
+        ("xml", "NewBieXMLPrompt", GENERAL + ["", False, "", "auto"], {"characters": "c2"},
+         None),
         ("show_xml", "PreviewAny", [], {"source": "xml"}, "XML prompt"),
         ("model", "NewBieModelLoader", [MODEL_FILES["model"], "auto", "auto"], {}, None),
         ("te", "NewBieTextEncoderLoader",
@@ -208,6 +216,45 @@ def to_ui(graph) -> dict:
             "extra": {"ds": {"scale": 0.7, "offset": [0, 0]}}, "version": 0.4}
 
 
+def comfy_template_prompt():
+    """ComfyUI's NewBie template prompt pasted as it is (its system prompt inline, then the
+    JSON form with the XML inside) and its negative: NewBie Text Encode gives Gemma the
+    text as typed and Jina the part after <Prompt Start>. The template's size and CFG."""
+    data = REPO / "tests" / "data"
+    text = (data / "comfy_template_prompt.txt").read_text()
+    negative = (data / "comfy_template_negative.txt").read_text()
+    return [
+        ("model", "NewBieModelLoader", [MODEL_FILES["model"], "auto", "auto"], {}, None),
+        ("te", "NewBieTextEncoderLoader",
+         [MODEL_FILES["gemma"], MODEL_FILES["jina"], "auto", "default"], {}, None),
+        ("enc", "NewBieTextEncode", [text, negative, "", 1024, "auto", "auto"],
+         {"text_encoders": "te"}, "NewBie Text Encode (the template's prompt, as pasted)"),
+        ("latent", "NewBieEmptyLatent", ["custom", 1024, 1536, 1], {}, None),
+        ("sample", "NewBieSampler", [42, "fixed", 20, 5.5, "euler", 6.0, 1.0, 0.0, 1.0, "auto"],
+         {"model": "model", "positive": ("enc", 0), "negative": ("enc", 1),
+          "latent_image": "latent"}, None),
+        ("vae", "NewBieVAELoader", [MODEL_FILES["vae"], "float32"], {}, None),
+        ("decode", "NewBieVAEDecode", ["float32", 0], {"vae": "vae", "samples": "sample"}, None),
+        ("save", "SaveImage", ["NewBie_template"], {"images": "decode"}, None),
+    ]
+
+
+def prompt_writer():
+    """Gemma writes the XML from a tag list; NewBie XML Prompt fills from it (its own
+    fields and slots still apply), and the image follows."""
+    request = ("2girls, a girl with long blue hair in a school uniform holding a briefcase, "
+               "a girl with pink twintails waving, white background, cheerful")
+    nodes = prompt_nodes()
+    writer = ("writer", "NewBiePromptWriter", [request, 512, 0.0, 40, 0, "fixed", True, "",
+                                                WRITER_SYSTEM_PROMPT], {"clip": "te"}, None)
+    xml = ("xml", "NewBieXMLPrompt", [""] * len(GENERAL) + ["", False, "", "auto"],
+           {"prompt": "writer"}, None)
+    keep = [n for n in nodes if n[0] in ("model", "te")]
+    enc = next(n for n in nodes if n[0] == "enc")
+    return keep + [writer, xml, ("show_xml", "PreviewAny", [], {"source": "xml"},
+                                 "The prompt Gemma wrote"), enc] + t2i()[len(nodes):]
+
+
 def xml_only():
     return prompt_nodes()[:4]
 
@@ -216,7 +263,9 @@ WORKFLOWS = {"newbie_xml_two_characters": xml_only, "newbie_t2i_two_characters":
              "newbie_hires_fix_latent_upscale": hires_fix,
              "newbie_t2i_core_vae_decode": core_vae_decode,
              "newbie_custom_sampler_guider": custom_sampling,
-             "newbie_t2i_distributed": distributed}
+             "newbie_t2i_distributed": distributed,
+             "newbie_t2i_comfy_template_prompt": comfy_template_prompt,
+             "newbie_prompt_writer_slots": prompt_writer}
 
 if __name__ == "__main__":
     for name, build in WORKFLOWS.items():

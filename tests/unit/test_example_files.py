@@ -12,7 +12,8 @@ def test_examples_cover_the_promised_workflows():
     stems = {p.stem for p in EXAMPLES.glob("*.json")}
     assert stems >= {"newbie_xml_two_characters", "newbie_t2i_two_characters",
                      "newbie_hires_fix_latent_upscale", "newbie_t2i_core_vae_decode",
-                     "newbie_custom_sampler_guider", "newbie_t2i_distributed"}
+                     "newbie_custom_sampler_guider", "newbie_t2i_distributed",
+                     "newbie_t2i_comfy_template_prompt", "newbie_prompt_writer_slots"}
     assert stems == set(WORKFLOWS)
 
 
