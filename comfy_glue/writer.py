@@ -13,7 +13,7 @@ import comfy.utils
 from ..newbie.loading import load_gemma_head
 from ..newbie.models.text_encoders import NewBieTextEncoders
 from ..newbie.models.writer import PromptWriter
-from .clip import NewBieClipModel, load_whole
+from .clip import NewBieClipModel, is_newbie_clip, load_whole
 from .memory import out_of_memory
 
 _WRITERS: weakref.WeakKeyDictionary[NewBieTextEncoders, PromptWriter] = \
@@ -24,9 +24,10 @@ def writer_for(clip) -> PromptWriter:
     """The writer over this CLIP's Gemma; ValueError for a CLIP that cannot write."""
     module = getattr(clip, "cond_stage_model", None)
     if not isinstance(module, NewBieClipModel):
+        why = ("core's NewBie CLIP has no text generation" if is_newbie_clip(clip)
+               else f"got a CLIP of {type(module).__name__}")
         raise ValueError("NewBie Prompt Writer needs the CLIP of Load NewBie Text Encoders "
-                         "(it completes that Gemma with the layer the encoder leaves out); "
-                         f"got a CLIP of {type(module).__name__}")
+                         f"(it completes that Gemma with the layer the encoder leaves out); {why}")
     encoders = module.encoders
     if encoders not in _WRITERS:
         gemma = module.sources.get("gemma")

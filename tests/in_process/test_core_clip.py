@@ -137,3 +137,26 @@ def test_a_cloned_core_clip_keeps_the_official_routing(core_clip):
 
     NewBieTextEncode.execute(core_clip.clone(), TEXT, "", "", 512)
     assert ids(RecordingEncoders.seen[0]["jina"]) == ids(core_clip.tokenize(TEXT)["jina"])
+
+
+def test_the_templates_own_system_prompt_is_routed_on_core_clip(core_clip):
+    """The template's prompt on core's CLIP through NewBie Text Encode: Gemma's tokens are
+    the text as typed (no second system prompt), Jina's the part after <Prompt Start>."""
+    from pathlib import Path
+
+    from newbie_pack.nodes.encode_nodes import NewBieTextEncode
+
+    from newbie.prompt import split_system_prompt
+
+    template = (Path(__file__).parents[1] / "data" / "comfy_template_prompt.txt").read_text()
+
+    NewBieTextEncode.execute(core_clip, template, "", "", 4096)
+    tokens = RecordingEncoders.seen[0]
+    assert ids(tokens["gemma"]) == ids(core_clip.tokenize(template)["gemma"])
+    body = split_system_prompt(template)[1]
+    assert ids(tokens["jina"]) == ids(core_clip.tokenize(body)["jina"])
+
+
+def test_the_writer_refuses_core_clip_with_the_reason(core_clip, pack):
+    with pytest.raises(ValueError, match="core's NewBie CLIP has no text generation"):
+        pack.comfy_glue.writer.writer_for(core_clip)
