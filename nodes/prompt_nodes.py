@@ -99,11 +99,6 @@ class NewBieXMLPrompt(io.ComfyNode):
             inputs=[
                 CharacterList.Input("characters", optional=True,
                                     tooltip="Characters from NewBie Character nodes."),
-                io.String.Input("prompt", optional=True, force_input=True,
-                                tooltip="A prompt of any shape (XML, the JSON form, tags), e.g. "
-                                        "from NewBie Prompt Writer: its characters come after "
-                                        "the chained ones, before the slots; its general tags "
-                                        "and caption fill the fields left empty here."),
                 *tags,
                 text_input("caption", "Optional natural-language description, written as "
                                       "<caption> after the tags.", multiline=True),
@@ -119,6 +114,13 @@ class NewBieXMLPrompt(io.ComfyNode):
                                        "slot has a box, else xml. The boxes follow the "
                                        "template's format; how much the model heeds them is "
                                        "the model's."),
+                # Last: a front end may keep a slot in widgets_values for it, and saves
+                # made before it existed must keep their widget positions.
+                io.String.Input("prompt", optional=True, force_input=True,
+                                tooltip="A prompt of any shape (XML, the JSON form, tags), e.g. "
+                                        "from NewBie Prompt Writer: its characters come after "
+                                        "the chained ones, before the slots; its general tags "
+                                        "and caption fill the fields left empty here."),
             ],
             outputs=[io.String.Output(display_name="prompt",
                                       tooltip="The prompt text (XML, or the JSON form).")],

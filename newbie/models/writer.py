@@ -118,15 +118,20 @@ class PromptWriter(nn.Module):
                 scores = scores.masked_fill(scores < floor, float("-inf"))
             uniform = torch.rand(scores.shape, generator=noise).clamp_(1e-20, 1.0)
             scores = scores - torch.log(-torch.log(uniform))
-        order = torch.argsort(scores, descending=True, stable=True).tolist()
         if state is None:
-            return order[0]
-        for token in order:
-            if token in self.stop_ids:
-                if state.can_end():
+            return int(torch.argmax(scores))
+        # Most steps take the first choice: look at the best few before sorting it all.
+        seen = 0
+        for width in (8, 512, scores.numel()):
+            order = torch.topk(scores, min(width, scores.numel())).indices.tolist()
+            for token in order[seen:]:
+                if self._fits(token, state):
                     return token
-                continue
-            text = self.vocabulary[token] if token < len(self.vocabulary) else None
-            if text and grammar.advance(state, text) is not None:
-                return token
+            seen = len(order)
         return None  # nothing the layout allows: close it as it stands
+
+    def _fits(self, token: int, state) -> bool:
+        if token in self.stop_ids:
+            return state.can_end()
+        text = self.vocabulary[token] if token < len(self.vocabulary) else None
+        return bool(text) and grammar.advance(state, text) is not None

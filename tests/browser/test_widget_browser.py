@@ -171,6 +171,9 @@ def test_the_json_form_round_trips_through_the_editor(report):
     assert steps["importedNames"] == ["left_girl", "right_girl"]
     assert [c.get("box") for c in steps["imported"]["characters"]] == [None, steps["nudgedBox"]]
     assert steps["imported"]["version"] == 2
+    # XML in, the same XML out: the official example imported, then built by the node.
+    official = (HERE.parent / "data" / "official_example.xml").read_text()
+    assert steps["importedXmlPreview"] == official.strip()
 
 
 def test_a_bad_import_says_where_and_loses_nothing(report):

@@ -1,6 +1,7 @@
 // Drives the real ComfyUI front end in Debian chromium through the slot editor and
 // prints one JSON object with what it saw. Run by tests/test_widget_browser.py:
 //   node widget_flow.mjs <server url> <screenshot path> <vue: on|off>
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 
 // playwright-core lives in the test host's cache (NODE_MODULES), not in the checkout.
@@ -288,6 +289,17 @@ try {
   await page.waitForFunction(() => document.querySelectorAll(".newbie-slot").length === 2);
   report.steps.imported = JSON.parse(await stateValue());
   report.steps.importedNames = await names();
+  // XML the same way: the official example imported, then previewed as the node builds it.
+  const official = readFileSync(new URL("../data/official_example.xml", import.meta.url), "utf8");
+  await editor.locator('button[data-action="import"]').click();
+  await editor.locator('textarea[data-role="import"]').fill(official);
+  await editor.locator('button[data-action="import-run"]').click();
+  await page.waitForFunction(() => document.querySelector('.newbie-slots input[data-field="n"]')
+    ?.value === "$character_1$");
+  await editor.locator("details > summary").click();
+  await page.waitForFunction(() => document.querySelector(".newbie-preview")?.textContent
+    .includes("<general_tags>"));
+  report.steps.importedXmlPreview = await editor.locator(".newbie-preview").textContent();
 
   // Older and shifted saves: a version-0 list in the widget, and a save whose widget
   // positions moved but whose properties hold the state by name.
