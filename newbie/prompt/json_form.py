@@ -58,17 +58,19 @@ class JsonPrompt:
 
 
 def check_box(box, where: str) -> Box:
-    """A box as four ints in 0..1000 with x1 < x2 and y1 < y2, or PromptError."""
+    """A box as four ints in 0..1000 with x1 < x2 and y1 < y2, or PromptError (its
+    message starting with `where: ` when given)."""
+    where = f"{where}: " if where else ""
     if not isinstance(box, (list, tuple)) or len(box) != 4 or not all(
             isinstance(v, int) and not isinstance(v, bool) for v in box):
-        raise PromptError(f"{where}: a box is four integers x1, y1, x2, y2 in 0..{BOX_SCALE}; "
+        raise PromptError(f"{where}a box is four integers x1, y1, x2, y2 in 0..{BOX_SCALE}; "
                           f"got {box!r}")
     x1, y1, x2, y2 = box
     if not all(0 <= v <= BOX_SCALE for v in box):
-        raise PromptError(f"{where}: box {list(box)} is outside 0..{BOX_SCALE} (x1, y1, x2, y2 "
+        raise PromptError(f"{where}box {list(box)} is outside 0..{BOX_SCALE} (x1, y1, x2, y2 "
                           "in thousandths of the image)")
     if x1 >= x2 or y1 >= y2:
-        raise PromptError(f"{where}: box {list(box)} needs x1 < x2 and y1 < y2 (left, top, "
+        raise PromptError(f"{where}box {list(box)} needs x1 < x2 and y1 < y2 (left, top, "
                           "right, bottom)")
     return (x1, y1, x2, y2)
 

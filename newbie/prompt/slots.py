@@ -63,7 +63,7 @@ def parse_boxed_slots(text: str) -> list[tuple[Character, Box | None]]:
             fields = dict(item) if isinstance(item, dict) else item
             box = fields.pop("box", None) if isinstance(fields, dict) else None
             out.append((Character.from_dict(fields),
-                        None if box is None else check_box(box, f"slot {i}")))
+                        None if box is None else check_box(box, "")))
         except PromptError as err:
             raise PromptError(f"character slot {i}: {err.message}") from None
     return out

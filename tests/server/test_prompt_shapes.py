@@ -131,3 +131,10 @@ def test_the_template_reaches_the_towers_as_routed_by_hand(pack, tmp_path):
         feats, mask, pooled = encoders.encode_rows(*rows)
         torch.testing.assert_close(cond, feats[:, :int(mask.sum())], rtol=0, atol=0)
         torch.testing.assert_close(extra["pooled_output"], pooled, rtol=0, atol=0)
+
+
+def test_a_bad_box_in_the_slots_is_refused_by_name(comfy, tiny):
+    graph = {"x": xml_prompt([{"n": "a", "box": [0, 0, 1200, 500]}]),
+             "show": {"class_type": "PreviewAny", "inputs": {"source": ["x", 0]}}}
+    details = comfy.run(graph).refusal()
+    assert "character slot 1: box [0, 0, 1200, 500] is outside 0..1000" in details

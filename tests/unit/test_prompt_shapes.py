@@ -142,7 +142,7 @@ def test_slots_carry_boxes_and_version_1_still_reads():
     assert parse_boxed_slots(text) == [(chars[0], (0, 0, 500, 1000)), (chars[1], None)]
     old = '{"version": 1, "characters": [{"n": "a"}]}'
     assert parse_boxed_slots(old) == [(Character(n="a"), None)]
-    with pytest.raises(PromptError, match="character slot 1: slot 1: box"):
+    with pytest.raises(PromptError, match="character slot 1: box"):
         parse_boxed_slots('{"version": 2, "characters": [{"n": "a", "box": [0, 0, 0, 9]}]}')
 
 
