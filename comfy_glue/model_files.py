@@ -55,3 +55,17 @@ def resolve_model(kind: str, name: str) -> Path:
             return candidate
     searched = ", ".join(folder_paths.get_folder_paths(kind))
     raise FileNotFoundError(f"{kind} model {name!r} not found in {searched}")
+
+
+def choice_problem(kind: str, name: str) -> str | None:
+    """Why `name` cannot be loaded from the `kind` folders, with what is there and where
+    files go; None when it resolves."""
+    try:
+        resolve_model(kind, name)
+        return None
+    except (ValueError, FileNotFoundError) as err:
+        there = list_models(kind)
+        listed = ", ".join(there[:20]) + (f" and {len(there) - 20} more" if len(there) > 20
+                                          else "")
+        return (f"{err}. Available in models/{kind}: {listed or 'nothing yet'}. Put the file "
+                f"(or model folder) in one of: {', '.join(folder_paths.get_folder_paths(kind))}")

@@ -3,6 +3,7 @@ NewBie VAE Decode / Encode run on (theirs from core VAELoader too), through core
 decode, tiling and model management; float32 by default."""
 from __future__ import annotations
 
+import logging
 import weakref
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,8 +14,12 @@ import comfy.sd
 
 from ..newbie.loading import CheckpointError, read_vae
 from ..newbie.models.finite import non_finite_cause as weights_cause
+from ..newbie.models.linear import cpu_has_half_gemm
 from ..newbie.models.vae import flux_vae_config
-from .memory import out_of_memory, reloads_with, unload
+from .memory import out_of_memory, reloads_with, unload, vae_device
+
+log = logging.getLogger(__name__)
+HALF = (torch.float16, torch.bfloat16)
 
 FLUX_VAE = flux_vae_config()
 # The file each VAE our loader made came from, to name it if its weights hold NaN.
@@ -66,8 +71,20 @@ def in_dtype(vae, dtype: torch.dtype):
         unload(copy.patcher)
 
 
+def on_fast_path(dtype: torch.dtype, what: str) -> torch.dtype:
+    """`dtype`, or float32 where the VAE runs on a CPU without that half precision's
+    instructions: its convolutions are emulated there (docs/performance.md §4: float16
+    2.5x float32 at 512² on an AVX512-BF16 CPU, bfloat16 about 100x on an AVX2 one)."""
+    if dtype in HALF and vae_device().type == "cpu" and not cpu_has_half_gemm(dtype):
+        log.warning("%s: %s on the CPU runs the VAE's convolutions on a slow path; computing "
+                    "in float32 instead", what, str(dtype).split(".")[-1])
+        return torch.float32
+    return dtype
+
+
 def decode(vae, latent: torch.Tensor, dtype: torch.dtype, tile_size: int) -> torch.Tensor:
     """IMAGE from a raw FLUX latent, in `dtype`; tiled when tile_size (pixels) is set."""
+    dtype = on_fast_path(dtype, "NewBie VAE Decode")
     try:
         with in_dtype(vae, dtype) as target:
             if tile_size:
@@ -89,6 +106,7 @@ def decode(vae, latent: torch.Tensor, dtype: torch.dtype, tile_size: int) -> tor
 
 def encode(vae, pixels: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """A raw FLUX latent from an IMAGE, in `dtype`."""
+    dtype = on_fast_path(dtype, "NewBie VAE Encode")
     try:
         with in_dtype(vae, dtype) as target:
             latent = target.encode(pixels[..., :3])

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from ..comfy_glue.model_files import list_models
+from ..comfy_glue.model_files import choice_problem, list_models
 from ..newbie.loading import DTYPE_CHOICES
 
 CATEGORY = "NewBie"
+# Grouped as core groups its own nodes; node ids never change with them.
+LOADERS, PROMPT, SAMPLING, LATENT = (f"{CATEGORY}/{group}" for group in
+                                     ("loaders", "prompt", "sampling", "latent"))
 
 # A list of plain character dicts, so it stays JSON-able across the graph.
 CharacterList = io.Custom("NEWBIE_CHARACTER")
@@ -37,3 +40,15 @@ class ModelFileCombo(io.Combo.Input):
     def __init__(self, id: str, folder: str, tooltip: str):
         super().__init__(id, options=list_models(folder), tooltip=tooltip)
         self.folder = folder
+
+
+def check_model_choices(cls, **choices) -> bool | str:
+    """validate_inputs for a loader: every ModelFileCombo value resolves, checked before
+    the queue on every host (naming the inputs here replaces the host's own list check,
+    which would refuse a file added after the list was read)."""
+    specs = {spec.id: spec for spec in cls.define_schema().inputs}
+    for name, value in choices.items():
+        problem = choice_problem(specs[name].folder, value)
+        if problem:
+            return f"{cls.define_schema().display_name}: '{name}': {problem}"
+    return True

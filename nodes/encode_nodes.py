@@ -10,7 +10,7 @@ from ..comfy_glue import clip as newbie_clip
 from ..newbie.prompt import (GEMMA_MAX_TOKENS, SYSTEM_PROMPT_MODES, XML_CHECKS, PromptError,
                              check_prompt, choose_system_prompt, split_system_prompt,
                              token_info)
-from .common import CATEGORY, text_input
+from .common import PROMPT, text_input
 from .input_checks import InputError, checked_inputs
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ class NewBieTextEncode(io.ComfyNode):
         return io.Schema(
             node_id="NewBieTextEncode",
             display_name="NewBie Text Encode",
-            category=CATEGORY,
+            category=PROMPT,
             description="Encodes the prompt and the negative prompt. Takes XML, tags or "
                         "natural language, and the JSON form of ComfyUI's NewBie template. "
                         "Gemma sees the system prompt + prompt; Jina CLIP sees the prompt "

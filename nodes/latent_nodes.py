@@ -8,7 +8,7 @@ from comfy_api.latest import io
 
 from ..comfy_glue import vae as flux_vae
 from ..newbie.sizes import SIZE_MULTIPLE, aspect_buckets, check_size
-from .common import CATEGORY
+from .common import LATENT
 from .input_checks import check_inputs, checked_inputs
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ class NewBieEmptyLatent(io.ComfyNode):
         return io.Schema(
             node_id="NewBieEmptyLatent",
             display_name="NewBie Empty Latent",
-            category=CATEGORY,
+            category=LATENT,
             description="An empty 16-channel FLUX latent at one of NewBie's official aspect "
                         "buckets (about 1024² pixels, sides multiples of 64, aspect up to 4), or "
                         "a custom size (multiples of 16).",
@@ -72,7 +72,7 @@ class NewBieVAEDecode(io.ComfyNode):
         return io.Schema(
             node_id="NewBieVAEDecode",
             display_name="NewBie VAE Decode",
-            category=CATEGORY,
+            category=LATENT,
             description="Decodes a FLUX latent to an image, in float32 by default as NewBie "
                         "does; optional tiling for large images.",
             inputs=[
@@ -104,7 +104,7 @@ class NewBieVAEEncode(io.ComfyNode):
         return io.Schema(
             node_id="NewBieVAEEncode",
             display_name="NewBie VAE Encode",
-            category=CATEGORY,
+            category=LATENT,
             description="Encodes an image to a FLUX latent for img2img (sides are cropped to "
                         "multiples of 16).",
             inputs=[vae_input(), io.Image.Input("pixels"),

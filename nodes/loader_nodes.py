@@ -8,7 +8,7 @@ from ..comfy_glue import clip, memory, model_files, vae as flux_vae
 from ..comfy_glue.model import load_model
 from ..newbie.loading import resolve_dtype
 from ..newbie.models.attention import ATTENTION_BACKENDS
-from .common import CATEGORY, ModelFileCombo, dtype_input
+from .common import LOADERS, ModelFileCombo, check_model_choices, dtype_input
 from .input_checks import checked_inputs
 
 
@@ -18,7 +18,7 @@ class NewBieModelLoader(io.ComfyNode):
         return io.Schema(
             node_id="NewBieModelLoader",
             display_name="Load NewBie Model",
-            category=CATEGORY,
+            category=LOADERS,
             description="Loads the NewBie-image-Exp0.1 transformer from models/diffusion_models "
                         "(the official HF folder, its transformer file, ComfyUI's single file, or "
                         "the diffusers-port layout) as a standard MODEL: core KSampler, model "
@@ -36,6 +36,10 @@ class NewBieModelLoader(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, model: str):
+        return check_model_choices(cls, model=model)
+
+    @classmethod
     @checked_inputs
     def execute(cls, model: str, dtype: str, attention: str) -> io.NodeOutput:
         target = resolve_dtype(dtype, memory.compute_device(), "transformer")
@@ -50,7 +54,7 @@ class NewBieTextEncoderLoader(io.ComfyNode):
         return io.Schema(
             node_id="NewBieTextEncoderLoader",
             display_name="Load NewBie Text Encoders",
-            category=CATEGORY,
+            category=LOADERS,
             description="Loads Gemma 3 4B (text tower only) and the Jina CLIP v2 text tower from "
                         "models/text_encoders: ComfyUI's single files or HF folders.",
             inputs=[
@@ -69,6 +73,10 @@ class NewBieTextEncoderLoader(io.ComfyNode):
                                     tooltip="A CLIP: NewBie Text Encode (official routing), or "
                                             "core CLIPTextEncode (the text as given).")],
         )
+
+    @classmethod
+    def validate_inputs(cls, gemma: str, jina: str):
+        return check_model_choices(cls, gemma=gemma, jina=jina)
 
     @classmethod
     @checked_inputs
@@ -91,7 +99,7 @@ class NewBieVAELoader(io.ComfyNode):
         return io.Schema(
             node_id="NewBieVAELoader",
             display_name="Load NewBie VAE",
-            category=CATEGORY,
+            category=LOADERS,
             description="Loads the FLUX.1 VAE (ae.safetensors or a diffusers vae/ folder) from "
                         "models/vae as a standard VAE: core VAE Decode / Encode and other "
                         "packs take it.",
@@ -101,6 +109,10 @@ class NewBieVAELoader(io.ComfyNode):
                                    tooltip="A VAE: NewBie VAE Decode (float32 by default), or "
                                            "core VAE Decode (in this dtype).")],
         )
+
+    @classmethod
+    def validate_inputs(cls, vae: str):
+        return check_model_choices(cls, vae=vae)
 
     @classmethod
     @checked_inputs

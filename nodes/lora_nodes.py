@@ -6,7 +6,7 @@ from comfy_api.latest import io
 
 from ..comfy_glue import lora, model_files
 from ..comfy_glue.sampling import newbie_diffusion_model
-from .common import CATEGORY, ModelFileCombo
+from .common import LOADERS, ModelFileCombo, check_model_choices
 from .input_checks import checked_inputs
 
 
@@ -16,7 +16,7 @@ class NewBieLoraLoader(io.ComfyNode):
         return io.Schema(
             node_id="NewBieLoraLoader",
             display_name="NewBie LoRA Loader",
-            category=CATEGORY,
+            category=LOADERS,
             description="Applies a LoRA from models/loras to any NewBie MODEL (ours or core's): "
                         "a NewbieLoraTrainer PEFT adapter (folder or adapter_model.safetensors) "
                         "or a single-file LoRA. Chain several. The incoming model is not "
@@ -30,6 +30,10 @@ class NewBieLoraLoader(io.ComfyNode):
             ],
             outputs=[io.Model.Output(display_name="model")],
         )
+
+    @classmethod
+    def validate_inputs(cls, lora_name: str):
+        return check_model_choices(cls, lora_name=lora_name)
 
     @classmethod
     @checked_inputs

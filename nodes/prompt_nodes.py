@@ -7,7 +7,7 @@ from ..newbie.prompt import (CHARACTER_FIELDS, GENERAL_TAG_FIELDS, Character, Ge
                              NewBiePrompt, PromptError, build_xml, parse_boxed_slots,
                              prompt_to_json, read_prompt)
 from .input_checks import checked_inputs
-from .common import CATEGORY, CharacterList, text_input
+from .common import PROMPT, CharacterList, text_input
 
 # Help for the schema's fields (newbie.prompt.schema is the one list of them: the slot
 # editor reads the fields, labels and examples off NewBie Character's inputs).
@@ -50,8 +50,8 @@ SLOTS_TOOLTIP = ("Character slots edited by the slot widget, stored as versioned
 OUTPUT_FORMS = ("auto", "xml", "json")
 
 
-def _raise_node_error(err: PromptError, what: str):
-    raise ValueError(f"NewBie: {what}: {err}") from None
+def _raise_node_error(err: PromptError, node: str):
+    raise ValueError(f"{node}: {err}") from None
 
 
 class NewBieCharacter(io.ComfyNode):
@@ -64,7 +64,7 @@ class NewBieCharacter(io.ComfyNode):
         return io.Schema(
             node_id="NewBieCharacter",
             display_name="NewBie Character",
-            category=CATEGORY,
+            category=PROMPT,
             description="One character of a NewBie XML prompt. Chain several: each node adds "
                         "its character after the ones coming in, in order.",
             inputs=[CharacterList.Input("characters", optional=True,
@@ -79,8 +79,9 @@ class NewBieCharacter(io.ComfyNode):
     def execute(cls, characters=None, **fields) -> io.NodeOutput:
         try:
             character = Character.from_dict(fields)
+            build_xml(NewBiePrompt(characters=[character]))  # its own mistakes, blamed here
         except PromptError as err:
-            _raise_node_error(err, "character")
+            _raise_node_error(err, "NewBie Character")
         return io.NodeOutput([*(characters or []), character.to_dict()])
 
 
@@ -91,7 +92,7 @@ class NewBieXMLPrompt(io.ComfyNode):
         return io.Schema(
             node_id="NewBieXMLPrompt",
             display_name="NewBie XML Prompt",
-            category=CATEGORY,
+            category=PROMPT,
             description="Builds the XML prompt NewBie was trained on: <character_N> blocks "
                         "(chained characters first, then the slots), <general_tags>, and an "
                         "optional <caption>; or the JSON form of ComfyUI's NewBie template, "
@@ -153,7 +154,7 @@ class NewBieXMLPrompt(io.ComfyNode):
                 return io.NodeOutput(prompt_to_json(prompt, boxes, tidy=tidy_tags))
             text = build_xml(prompt, tidy=tidy_tags)
         except PromptError as err:
-            _raise_node_error(err, "XML prompt")
+            _raise_node_error(err, "NewBie XML Prompt")
         return io.NodeOutput(text)
 
 

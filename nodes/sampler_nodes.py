@@ -7,7 +7,7 @@ from comfy_api.latest import io
 
 from ..comfy_glue import sampling
 from ..newbie.sampling import SOLVERS, grid_from_sigmas, partial_grid, time_grid
-from .common import CATEGORY
+from .common import SAMPLING
 from .input_checks import checked_inputs
 
 COMPUTE_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
@@ -57,7 +57,7 @@ class NewBieSampler(io.ComfyNode):
         return io.Schema(
             node_id="NewBieSampler",
             display_name="NewBie Sampler",
-            category=CATEGORY,
+            category=SAMPLING,
             description="Rectified-flow sampling as NewBie was trained: shifted time grid, "
                         "official CFG (batched cond/uncond, truncation, renorm), on ComfyUI's "
                         "sampling machinery. Takes any NewBie MODEL (ours or core's). The "
@@ -112,7 +112,7 @@ class NewBieCFGGuider(io.ComfyNode):
         return io.Schema(
             node_id="NewBieCFGGuider",
             display_name="NewBie CFG Guider",
-            category=CATEGORY,
+            category=SAMPLING,
             description="The official NewBie CFG (batched cond/uncond, truncation, renorm) as a "
                         "GUIDER for core SamplerCustomAdvanced; any NewBie MODEL.",
             inputs=[io.Model.Input("model"), io.Conditioning.Input("positive"),
@@ -136,7 +136,7 @@ class NewBieSamplerSelect(io.ComfyNode):
         return io.Schema(
             node_id="NewBieSamplerSelect",
             display_name="NewBie Solver",
-            category=CATEGORY,
+            category=SAMPLING,
             description="NewBie's solvers as a SAMPLER for core SamplerCustom / "
                         "SamplerCustomAdvanced (any flow model).",
             inputs=[solver_input()],

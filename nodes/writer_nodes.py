@@ -7,7 +7,7 @@ from comfy_api.latest import io
 
 from ..comfy_glue import writer
 from ..newbie.models.writer import WRITER_SYSTEM_PROMPT
-from .common import CATEGORY, text_input
+from .common import PROMPT, text_input
 from .input_checks import checked_inputs
 
 log = logging.getLogger(__name__)
@@ -19,7 +19,7 @@ class NewBiePromptWriter(io.ComfyNode):
         return io.Schema(
             node_id="NewBiePromptWriter",
             display_name="NewBie Prompt Writer",
-            category=CATEGORY,
+            category=PROMPT,
             description="Turns a description or a tag list into a NewBie XML prompt with the "
                         "Gemma 3 of Load NewBie Text Encoders (its last layer, which encoding "
                         "skips, is read from the same file). With format_lock on, decoding "

@@ -93,3 +93,16 @@ def test_thirty_prompts_with_failures_leave_the_server_healthy(comfy, tiny):
     assert all(status in expected[i % 5] for i, status in enumerate(statuses)), statuses
     assert comfy.alive()
     assert rss(comfy) <= baseline * 1.10, (rss(comfy), baseline)
+
+
+def test_a_missing_model_file_is_refused_before_the_queue_with_what_exists(comfy, tiny):
+    for node, name, folder in (("m", "model", "diffusion_models"), ("te", "jina", "text_encoders"),
+                               ("v", "vae", "vae")):
+        graph = t2i(seed=9)
+        graph[node]["inputs"][name] = "not_there.safetensors"
+        result = comfy.run(graph)
+        assert result.status == "invalid", (node, result.status)  # on every host
+        details = result.refusal()
+        assert f"'{name}': {folder} model 'not_there.safetensors' not found" in details
+        assert f"Available in models/{folder}: " in details and "Put the file" in details
+        assert str(comfy.models / folder) in details

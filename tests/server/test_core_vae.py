@@ -141,9 +141,14 @@ def test_core_nodes_take_our_vae(comfy, tiny, flux_vae_name):
     images = images_of(comfy, comfy.run(graph, timeout=900))
     assert images["ours_32"].shape == (96, 128, 3) and images["ours_32"].std() > 1.0
     assert np.array_equal(images["core_32"], images["ours_32"])
-    assert np.array_equal(images["core_16"], images["ours_16"])
     assert images["ours_16"].shape == (16, 16, 3)
-    assert not np.array_equal(images["ours_16"], images["ours_32_small"])  # bfloat16 ran
+    from newbie.models.linear import cpu_has_half_gemm
+
+    if cpu_has_half_gemm(torch.bfloat16):
+        assert np.array_equal(images["core_16"], images["ours_16"])
+        assert not np.array_equal(images["ours_16"], images["ours_32_small"])  # bfloat16 ran
+    else:  # emulated bfloat16 convolutions: NewBie VAE Decode computes in float32
+        assert np.array_equal(images["ours_16"], images["ours_32_small"])
     assert np.array_equal(images["ours_folder"], images["ours_32"])
     assert images["core_tiled"].shape == (96, 128, 3)
     assert np.array_equal(images["core_enc_dec"], images["ours_enc_dec"])
@@ -174,3 +179,24 @@ def test_nan_vae_weights_name_their_file(comfy, tiny, flux_vae_name):
     message = comfy.run(graph, timeout=600).refusal()
     assert "NewBie VAE Decode" in message and "ae_nan.safetensors" in message
     assert "decoder.conv_out.weight" in message
+
+
+def test_a_half_precision_decode_on_a_slow_cpu_path_runs_in_float32(comfy, tiny):
+    """Where this CPU has no instructions for a half precision, NewBie VAE Decode computes
+    in float32 and says so in one line; where it has them, the dtype is kept."""
+    from newbie.models.linear import cpu_has_half_gemm
+
+    for dtype, torch_dtype in (("float16", torch.float16), ("bfloat16", torch.bfloat16)):
+        graph = t2i(seed=23, width=16, height=16)
+        graph["half"] = {**graph["d"], "inputs": {**graph["d"]["inputs"], "dtype": dtype}}
+        graph["full"] = {**graph["d"], "inputs": {**graph["d"]["inputs"], "dtype": "float32"}}
+        save_images(graph, "half", "full")
+        before = len(comfy.log())
+        images = images_of(comfy, comfy.run(graph, timeout=900))
+        note = (f"NewBie VAE Decode: {dtype} on the CPU runs the VAE's convolutions on a slow "
+                "path; computing in float32 instead")
+        if cpu_has_half_gemm(torch_dtype):
+            assert note not in comfy.log()[before:]
+        else:
+            assert note in comfy.log()[before:]
+            assert np.array_equal(images["half"], images["full"])

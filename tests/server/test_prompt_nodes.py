@@ -57,10 +57,22 @@ def official_graph(other="alternate_costume") -> dict:
     }
 
 
+def test_nodes_sit_in_subcategories_like_cores(comfy):
+    groups = {"NewBie/loaders": {"NewBieModelLoader", "NewBieTextEncoderLoader",
+                                 "NewBieVAELoader", "NewBieLoraLoader"},
+              "NewBie/prompt": {"NewBieCharacter", "NewBieXMLPrompt", "NewBiePromptWriter",
+                                "NewBieTextEncode"},
+              "NewBie/sampling": {"NewBieSampler", "NewBieCFGGuider", "NewBieSamplerSelect"},
+              "NewBie/latent": {"NewBieEmptyLatent", "NewBieVAEDecode", "NewBieVAEEncode"}}
+    info = comfy.get_json("/object_info")
+    ours = {name: d["category"] for name, d in info.items() if name.startswith("NewBie")}
+    assert ours == {node: group for group, nodes in groups.items() for node in nodes}
+
+
 def test_nodes_are_listed_with_descriptions_and_tooltips(comfy):
     info = comfy.get_json("/object_info")
     for node_id in ("NewBieCharacter", "NewBieXMLPrompt"):
-        assert info[node_id]["category"] == "NewBie"
+        assert info[node_id]["category"] == "NewBie/prompt"
         assert info[node_id]["description"]
         for name, spec in {**info[node_id]["input"]["required"],
                            **info[node_id]["input"].get("optional", {})}.items():
@@ -119,3 +131,12 @@ def test_linked_bad_slot_value_fails_at_run_time_with_a_clear_message(comfy):
     assert result.status == "error"
     assert "unsupported version 7" in result.error["exception_message"]
     assert comfy.alive()
+
+
+def test_a_format_tag_in_a_character_field_is_blamed_on_the_character_node(comfy):
+    graph = {"1": character(n="miku", appearance="long_hair, <n>rin</n>"),
+             "2": xml_prompt("1"), "3": preview("2")}
+    result = comfy.run(graph)
+    assert result.status == "error" and result.error["node_type"] == "NewBieCharacter"
+    assert result.refusal().startswith("NewBie Character: character_1 <appearance>: the text "
+                                       "holds '<n>', a tag of the prompt format")
