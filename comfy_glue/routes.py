@@ -1,12 +1,14 @@
-"""HTTP routes for the slot editor: the live preview (the server's own builder, so the
-preview is exactly what the node will output, minus chained characters) and the import
+"""HTTP routes for the slot editor: the live preview (the server's own builder over the
+chained characters the editor found and the slots, so the preview is what the node will
+output) and the import
 of a pasted prompt of any shape into slots."""
 from __future__ import annotations
 
 from aiohttp import web
 
 from ..newbie.loading import CheckpointError, load_gemma_tokenizer
-from ..newbie.prompt import (GEMMA_MAX_TOKENS, SYSTEM_PROMPT_MODES, GeneralTags, NewBiePrompt,
+from ..newbie.prompt import (GEMMA_MAX_TOKENS, SYSTEM_PROMPT_MODES, Character, GeneralTags,
+                             NewBiePrompt,
                              PromptError, build_xml, choose_system_prompt, dump_slots,
                              parse_boxed_slots, prompt_to_json, read_prompt, tower_texts)
 from .model_files import resolve_model
@@ -17,7 +19,7 @@ IMPORT_ROUTE = "/newbie/prompt_import"
 
 _FIELDS = {"character_slots": str, "general_tags": dict, "caption": str, "tidy_tags": bool,
            "gemma": str, "system_prompt": str, "system_prompt_mode": str, "max_tokens": int,
-           "output_form": str, "text": str}
+           "output_form": str, "text": str, "chained": list}
 _TOKENIZERS: dict[tuple[str, int], object] = {}
 
 
@@ -73,7 +75,8 @@ async def xml_preview(request: web.Request) -> web.Response:
     if not all(isinstance(v, str) for v in tags.values()):
         return _bad_request("'general_tags' values must be text")
     try:
-        slots = parse_boxed_slots(body.get("character_slots") or "")
+        chained = [Character.from_dict(c) for c in body.get("chained") or []]
+        slots = [(c, None) for c in chained] + parse_boxed_slots(body.get("character_slots") or "")
         prompt = NewBiePrompt(characters=[c for c, _ in slots],
                               general_tags=GeneralTags.from_dict(tags),
                               caption=body.get("caption") or "")

@@ -181,3 +181,12 @@ def test_a_bad_import_says_where_and_loses_nothing(report):
     assert "unknown key 'nmae' in character_2" in steps["importError"]
     assert "line" in steps["importError"] and '"nmae"' in steps["importErrorKept"]
     assert steps["importErrorSlots"] in ("", None)  # the fresh node's slots are untouched
+
+
+def test_slots_are_numbered_and_previewed_as_they_run_after_chained_characters(report):
+    steps = report["steps"]
+    assert steps["chainedHeader"] == "Character 3"
+    assert "1 slot, after 2 chained characters" in steps["chainedCount"]
+    assert [c.n for c in parse_xml(steps["chainedPreview"], strict=True).characters] == [
+        "chain_a", "chain_b", "slot_c"]
+    assert steps["chainedRun"] == steps["chainedPreview"]

@@ -301,6 +301,50 @@ try {
     .includes("<general_tags>"));
   report.steps.importedXmlPreview = await editor.locator(".newbie-preview").textContent();
 
+  // Chained characters: two NewBie Character nodes feed the node; its slot is numbered
+  // as it runs (third), and the preview and the run carry all three.
+  await load(await page.evaluate(() => {
+    const { app, LiteGraph } = window;
+    app.graph.clear();
+    const make = (type, pos) => {
+      const n = LiteGraph.createNode(type);
+      n.pos = pos;
+      app.graph.add(n);
+      return n;
+    };
+    const a = make("NewBieCharacter", [20, 120]);
+    const b = make("NewBieCharacter", [20, 560]);
+    const node = make("NewBieXMLPrompt", [400, 120]);
+    a.widgets.find((w) => w.name === "n").value = "chain_a";
+    b.widgets.find((w) => w.name === "n").value = "chain_b";
+    a.connect(0, b, 0);
+    b.connect(0, node, 0);
+    node.widgets.find((w) => w.name === "character_slots").value = "";
+    return app.graph.serialize();
+  }));
+  await editor.locator('button[data-action="add"]').click();
+  await field(0, "n").fill("slot_c");
+  report.steps.chainedHeader = await slot(0).locator("header strong").textContent();
+  report.steps.chainedCount = await editor.locator("div").first().textContent();
+  await editor.locator("details > summary").click();
+  await page.waitForFunction(() => document.querySelector(".newbie-preview")?.textContent
+    .includes("slot_c"));
+  report.steps.chainedPreview = await editor.locator(".newbie-preview").textContent();
+  report.steps.chainedRun = await page.evaluate(async () => {
+    const { app, LiteGraph } = window;
+    const api = window.comfyAPI.api.api;
+    const node = app.graph.nodes.find((n) => n.type === "NewBieXMLPrompt");
+    const show = LiteGraph.createNode("PreviewAny");
+    show.pos = [900, 60];
+    app.graph.add(show);
+    node.connect(0, show, 0);
+    const done = new Promise((resolve) => api.addEventListener("executed", (e) => {
+      if (String(e.detail.node) === String(show.id)) resolve(e.detail.output.text[0]);
+    }));
+    await app.queuePrompt(0, 1);
+    return await Promise.race([done, new Promise((r) => setTimeout(() => r("timeout"), 60000))]);
+  });
+
   // Older and shifted saves: a version-0 list in the widget, and a save whose widget
   // positions moved but whose properties hold the state by name.
   const legacy = structuredClone(saved.graph);

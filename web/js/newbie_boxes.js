@@ -2,7 +2,8 @@
 // thousandths of the image, the JSON form's convention) drawn at the latent's aspect
 // ratio, numbered as its slot. Mouse: drag on empty space draws the selected slot's
 // box, drag inside a box moves it, drag its corner handle resizes it. Keyboard (the
-// canvas has focus): 1-9 select a slot, arrows move the box (Shift: faster), Alt+arrows
+// canvas has focus): 1-9 select a slot (boxes are labelled with the number the character
+// runs as, after any chained ones), arrows move the box (Shift: faster), Alt+arrows
 // resize it, Delete removes it.
 export const SCALE = 1000;
 const MIN_SIDE = 20;
@@ -18,18 +19,6 @@ export function tidyBox([x1, y1, x2, y2]) {
   const ly = clamp(Math.round(Math.min(y1, y2)), 0, SCALE - MIN_SIDE);
   return [lx, ly, clamp(Math.round(Math.max(x1, x2)), lx + MIN_SIDE, SCALE),
     clamp(Math.round(Math.max(y1, y2)), ly + MIN_SIDE, SCALE)];
-}
-
-// The image's aspect (width / height) from the workflow's first latent node.
-export function latentAspect(graph) {
-  const nodes = graph?._nodes ?? graph?.nodes ?? [];
-  for (const node of nodes) {
-    const value = (name) => node.widgets?.find((w) => w.name === name)?.value;
-    const bucket = /^(\d+)x(\d+)/.exec(String(value("resolution") ?? ""));
-    const [w, h] = bucket ? [+bucket[1], +bucket[2]] : [value("width"), value("height")];
-    if (/Latent/.test(node.type ?? "") && w > 0 && h > 0) return w / h;
-  }
-  return 1;
 }
 
 export class BoxCanvas {
@@ -164,7 +153,7 @@ export class BoxCanvas {
       ctx.fillRect(x2 - 5, y2 - 5, 5, 5);
       ctx.fillStyle = "#fff";
       ctx.font = "bold 12px sans-serif";
-      ctx.fillText(String(i + 1), x1 + 4, y1 + 14);
+      ctx.fillText(String(i + 1 + (this.offset ?? 0)), x1 + 4, y1 + 14);
     });
   }
 }

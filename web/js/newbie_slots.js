@@ -10,7 +10,8 @@
 // workflow file) is what the editor shows, what is saved and what runs.
 import { app } from "../../../scripts/app.js";
 import { api } from "../../../scripts/api.js";
-import { BoxCanvas, latentAspect } from "./newbie_boxes.js";
+import { BoxCanvas } from "./newbie_boxes.js";
+import { chainedCharacters, encoderSettings, latentAspect } from "./newbie_graph.js";
 
 const NODE = "NewBieXMLPrompt";
 const CHARACTER_NODE = "NewBieCharacter";
@@ -93,6 +94,11 @@ class SlotEditor {
     this.stateWidget = stateWidget;
     this.root = el("div", { className: "newbie-slots" });
     this.root.addEventListener("keydown", (e) => e.stopPropagation()); // keys are for the form
+    // A chain edited upstream renumbers the slots the next time the pointer comes by.
+    this.root.addEventListener("pointerenter", () => {
+      const count = chainedCharacters(this.node, FIELDS.map(([key]) => key), CHARACTER_NODE).length;
+      if (this.state && count !== this.chained?.length) this.render();
+    });
     this.boxes = new BoxCanvas({
       slots: () => this.state?.characters ?? [],
       change: (i, box) => this.edit((c) => { if (box) c[i].box = box; else delete c[i].box; }),
@@ -140,6 +146,10 @@ class SlotEditor {
     this.root.replaceChildren();
     if (this.error) return this.renderRaw();
     const chars = this.state.characters;
+    // Numbered as they will run: the chained characters come first.
+    this.chained = chainedCharacters(this.node, FIELDS.map(([key]) => key), CHARACTER_NODE);
+    const first = this.chained.length;
+    this.boxes.offset = first;
     const add = el("button", { textContent: "+ Add character", type: "button",
       title: "Add a character slot" });
     add.dataset.action = "add";
@@ -150,7 +160,8 @@ class SlotEditor {
     paste.dataset.action = "import";
     paste.onclick = () => this.renderImport();
     this.root.append(el("div", {}, add, " ", paste,
-      ` ${chars.length} slot${chars.length === 1 ? "" : "s"}`));
+      ` ${chars.length} slot${chars.length === 1 ? "" : "s"}`
+        + (first ? `, after ${first} chained character${first === 1 ? "" : "s"}` : "")));
     this.importArea = el("div");
     this.root.append(this.importArea);
     if (chars.length) {
@@ -182,7 +193,7 @@ class SlotEditor {
       return b;
     };
     const move = (to) => (c) => c.splice(to, 0, ...c.splice(index, 1));
-    const header = el("header", {}, el("strong", { textContent: `Character ${index + 1}` }),
+    const header = el("header", {}, el("strong", { textContent: `Character ${this.chained.length + index + 1}` }),
       button("↑", "Move up", "up", index === 0, move(index - 1)),
       button("↓", "Move down", "down", index === count - 1, move(index + 1)),
       button("Copy", "Duplicate", "duplicate", false,
@@ -248,6 +259,7 @@ class SlotEditor {
       general_tags: Object.fromEntries(TAG_WIDGETS.map((k) => [k, widgets[k] ?? ""])),
       caption: widgets.caption ?? "",
       tidy_tags: !!widgets.tidy_tags,
+      chained: chainedCharacters(this.node, FIELDS.map(([key]) => key), CHARACTER_NODE),
       output_form: widgets.output_form ?? "auto",
       ...encoderSettings(this.node.graph ?? app.graph),
     };
@@ -261,22 +273,6 @@ class SlotEditor {
       this.preview.textContent = `Preview unavailable: ${err}`;
     }
   }
-}
-
-// What NewBie Text Encode will use, read from the workflow: the Gemma file of the first
-// text encoder loader, the system prompt settings of the first text encode node.
-function encoderSettings(graph) {
-  const nodes = graph?._nodes ?? graph?.nodes ?? [];
-  const value = (type, name) => nodes.find((n) => n.type === type)?.widgets
-    ?.find((w) => w.name === name)?.value;
-  const out = {};
-  const gemma = value("NewBieTextEncoderLoader", "gemma");
-  if (typeof gemma === "string" && gemma) out.gemma = gemma;
-  for (const name of ["system_prompt", "system_prompt_mode", "max_tokens"]) {
-    const v = value("NewBieTextEncode", name);
-    if (v !== undefined && v !== null) out[name] = v;
-  }
-  return out;
 }
 
 function tokenLine(tokens) {
@@ -360,6 +356,12 @@ app.registerExtension({
     nodeType.prototype.onAdded = function () {
       const result = added?.apply(this, arguments);
       this.newbieWatch?.();
+      return result;
+    };
+    const connections = nodeType.prototype.onConnectionsChange;
+    nodeType.prototype.onConnectionsChange = function () {
+      const result = connections?.apply(this, arguments);
+      if (this.newbieSlots?.state) this.newbieSlots.render();
       return result;
     };
     const configure = nodeType.prototype.onConfigure;
