@@ -36,9 +36,22 @@ CHARACTER_WIDGETS = ["n", "gender", "appearance", "clothing", "body_type", "expr
                      "interaction", "position"]
 GENERAL_WIDGETS = ["count", "artists", "style", "background", "environment", "perspective",
                    "atmosphere", "lighting", "resolution", "quality", "objects", "other"]
-MODEL_FILES = {"model": "NewBie-Image-Exp0.1.safetensors",
+MODEL_FILES = {"model": "NewBie-Image-Exp0.1-bf16.safetensors",
                "gemma": "gemma_3_4b_it_bf16.safetensors",
                "jina": "jina_clip_v2_bf16.safetensors", "vae": "ae.safetensors"}
+# Where ComfyUI's repackaged files are, in the form the front end reads on a node
+# (properties.models): a missing file is then offered for download by name.
+_REPACKAGED = "https://huggingface.co/Comfy-Org/NewBie-image-Exp0.1_repackaged/resolve/main/"
+MODEL_LINKS = {
+    MODEL_FILES["model"]: (_REPACKAGED + "split_files/diffusion_models/" + MODEL_FILES["model"],
+                           "diffusion_models"),
+    MODEL_FILES["gemma"]: (_REPACKAGED + "split_files/text_encoders/" + MODEL_FILES["gemma"],
+                           "text_encoders"),
+    MODEL_FILES["jina"]: (_REPACKAGED + "split_files/text_encoders/" + MODEL_FILES["jina"],
+                          "text_encoders"),
+    MODEL_FILES["vae"]: ("https://huggingface.co/Comfy-Org/Lumina_Image_2.0_Repackaged/resolve/"
+                         "main/split_files/vae/ae.safetensors", "vae"),
+}
 
 # type -> (sockets in, widget names in, outputs)
 NODES = {
@@ -205,6 +218,10 @@ def to_ui(graph) -> dict:
                 "outputs": [{"name": o.split(":")[0], "type": o.split(":")[1], "links": []}
                             for o in outputs],
                 "properties": {"Node name for S&R": kind}, "widgets_values": values}
+        links_for = [{"name": v, "url": MODEL_LINKS[v][0], "directory": MODEL_LINKS[v][1]}
+                     for v in values if isinstance(v, str) and v in MODEL_LINKS]
+        if links_for:
+            node["properties"]["models"] = links_for
         if title:
             node["title"] = title
         nodes.append(node)

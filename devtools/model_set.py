@@ -13,7 +13,7 @@ from .tiny_vae import flux_vae, write_bfl_vae
 def write_tiny_model_set(models: Path, names: dict[str, str] | None = None) -> dict[str, Path]:
     """A complete random NewBie model set under ComfyUI's file names: tiny transformer and
     text encoders, and a full-size FLUX VAE (core VAELoader only reads that size)."""
-    names = {"model": "NewBie-Image-Exp0.1.safetensors",
+    names = {"model": "NewBie-Image-Exp0.1-bf16.safetensors",
              "gemma": "gemma_3_4b_it_bf16.safetensors",
              "jina": "jina_clip_v2_bf16.safetensors", "vae": "ae.safetensors", **(names or {})}
     models.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 
 - the official HF folder (`transformer/diffusion_pytorch_model*.safetensors`,
   official NextDiT keys) or that file alone;
-- ComfyUI's single file (`diffusion_models/NewBie-Image-Exp0.1.safetensors`,
+- ComfyUI's single file (`diffusion_models/NewBie-Image-Exp0.1-bf16.safetensors`,
   the same keys, optionally under `model.diffusion_model.`);
 - the diffusers-port layout (`Lumina2Transformer2DModel` names), converted here.
 """

@@ -27,6 +27,8 @@ SYSTEM_PROMPT_INFO = {"newbie_t2i_comfy_template_prompt": "system prompt: from t
 
 @pytest.fixture(scope="module")
 def model_set(comfy):
+    # The old single-file name too: the workflow saved before the standard model uses it.
+    write_tiny_model_set(comfy.models, {"model": "NewBie-Image-Exp0.1.safetensors"})
     return write_tiny_model_set(comfy.models)
 
 

@@ -21,3 +21,28 @@ def test_every_example_is_what_the_generator_writes():
     for name, build in WORKFLOWS.items():
         assert json.loads((EXAMPLES / f"{name}.json").read_text()) == \
             json.loads(json.dumps(to_ui(build()), ensure_ascii=False)), name
+
+
+LOADER_FOLDERS = {"NewBieModelLoader": "diffusion_models", "NewBieTextEncoderLoader":
+                  "text_encoders", "NewBieVAELoader": "vae", "VAELoader": "vae"}
+
+
+def test_every_model_file_in_an_example_carries_its_download_link():
+    """The front end offers a missing file for download from the loader node's
+    properties.models: each entry names the widget's file, its folder, and a URL that ends
+    in that file name."""
+    seen = 0
+    for path in EXAMPLES.glob("*.json"):
+        for node in json.loads(path.read_text())["nodes"]:
+            folder = LOADER_FOLDERS.get(node["type"])
+            if folder is None:
+                continue
+            files = [v for v in node["widgets_values"] if str(v).endswith(".safetensors")]
+            models = node["properties"].get("models", [])
+            assert [m["name"] for m in models] == files, (path.stem, node["type"])
+            for entry in models:
+                seen += 1
+                assert entry["directory"] == folder
+                assert entry["url"].startswith("https://huggingface.co/")
+                assert entry["url"].endswith("/" + entry["name"])
+    assert seen >= 20
