@@ -38,11 +38,12 @@ class NewBieEmptyLatent(io.ComfyNode):
                         "a custom size (multiples of 16).",
             inputs=[
                 io.Combo.Input("resolution", options=[*BUCKETS, CUSTOM], default=DEFAULT_BUCKET,
-                               tooltip="width x height (aspect). 'custom' uses the fields below."),
+                               tooltip="width x height (aspect). It wins over width and height, "
+                                       "unless it is 'custom': then those two set the size."),
                 io.Int.Input("width", default=1024, min=SIZE_MULTIPLE, max=8192,
-                             step=SIZE_MULTIPLE, tooltip="Used when resolution is custom."),
+                             step=SIZE_MULTIPLE, tooltip="Used only when resolution is custom."),
                 io.Int.Input("height", default=1024, min=SIZE_MULTIPLE, max=8192,
-                             step=SIZE_MULTIPLE, tooltip="Used when resolution is custom."),
+                             step=SIZE_MULTIPLE, tooltip="Used only when resolution is custom."),
                 io.Int.Input("batch_size", default=1, min=1, max=64),
             ],
             outputs=[io.Latent.Output(display_name="LATENT")],
@@ -54,11 +55,17 @@ class NewBieEmptyLatent(io.ComfyNode):
         # width and height matter only for a custom size: an odd unused value is no error.
         used = {"width": width, "height": height} if resolution == CUSTOM else {}
         check_inputs(cls, {"resolution": resolution, "batch_size": batch_size, **used})
+        note = f"{width}x{height} from width and height (resolution is custom)"
         if resolution != CUSTOM:
+            unused = (width, height)
             width, height = BUCKETS[resolution]
+            note = f"{width}x{height} from resolution"
+            if unused != (width, height):
+                note += (f"; width and height ({unused[0]}x{unused[1]}) apply only when "
+                         "resolution is custom")
         check_size(width, height)
         samples = torch.zeros(batch_size, 16, height // 8, width // 8)
-        return io.NodeOutput({"samples": samples})
+        return io.NodeOutput({"samples": samples}, ui={"text": [note]})
 
 
 def vae_input():

@@ -131,3 +131,19 @@ def test_core_noise_mask_inpaints_only_the_masked_half(comfy, tiny):
     assert first.shape == second.shape == (1, 16, 12, 16)
     torch.testing.assert_close(second[..., 8:], first[..., 8:], rtol=1e-5, atol=1e-5)
     assert (second[..., :8] - first[..., :8]).abs().mean() > 0.05
+
+
+def test_empty_latent_says_which_input_set_the_size(comfy):
+    def run(resolution, width, height):
+        graph = {"lat": {"class_type": "NewBieEmptyLatent", "inputs": {
+            "resolution": resolution, "width": width, "height": height, "batch_size": 1}},
+            "save": {"class_type": "SaveLatent", "inputs": {
+                "samples": ["lat", 0], "filename_prefix": "empty_latent_note"}}}
+        result = comfy.run(graph)
+        assert result.status == "success", result.error
+        return result.outputs["lat"]["text"][0]
+
+    assert run("1024x1024 (1:1)", 512, 768) == ("1024x1024 from resolution; width and height "
+                                                "(512x768) apply only when resolution is custom")
+    assert run("1024x1024 (1:1)", 1024, 1024) == "1024x1024 from resolution"
+    assert run("custom", 512, 768) == "512x768 from width and height (resolution is custom)"

@@ -1,11 +1,20 @@
-// Shows on NewBie Text Encode what it did: the system prompt it chose and the Gemma
-// token count, with the number of tokens cut when the prompt ran over the limit.
+// Shows on a node what it did: on NewBie Text Encode the system prompt it chose and the
+// Gemma token count (with the tokens cut when the prompt ran over the limit); on NewBie
+// Empty Latent the size it made and which input set it; on NewBie Prompt Writer the
+// prompt it wrote.
 import { app } from "../../../scripts/app.js";
+
+const HINTS = {
+  NewBieTextEncode: "Runs show the system prompt used and the Gemma token count here.",
+  NewBieEmptyLatent: "Runs show the size made here, and which input set it.",
+  NewBiePromptWriter: "Runs show the prompt written here.",
+};
 
 app.registerExtension({
   name: "NewBie.EncodeInfo",
   async beforeRegisterNodeDef(nodeType, nodeData) {
-    if (nodeData.name !== "NewBieTextEncode") return;
+    const hint = HINTS[nodeData.name];
+    if (!hint) return;
     const created = nodeType.prototype.onNodeCreated;
     nodeType.prototype.onNodeCreated = function () {
       const result = created?.apply(this, arguments);
@@ -13,7 +22,7 @@ app.registerExtension({
       box.className = "newbie-info";
       box.style.cssText = "font: 12px sans-serif; white-space: pre-wrap; padding: 2px 4px;"
         + "color: var(--descrip-text, #aaa);";
-      box.textContent = "Runs show the system prompt used and the Gemma token count here.";
+      box.textContent = hint;
       this.newbieInfo = box;
       this.addDOMWidget("newbie_info", "newbie_info", box, { serialize: false,
         getMinHeight: () => 40 });
