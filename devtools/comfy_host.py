@@ -269,6 +269,16 @@ class ComfyServer:
             return PromptResult(prompt_id, "invalid", error=invalid)
         return self.wait(prompt_id, timeout)
 
+    def run_interrupted(self, prompt: dict, after: float) -> tuple[PromptResult, float]:
+        """Queue, interrupt after `after` seconds: (the result, seconds from the interrupt
+        to the end)."""
+        prompt_id, _ = self.queue(prompt)
+        time.sleep(after)
+        started = time.monotonic()
+        self.request("/interrupt", {})
+        result = self.wait(prompt_id, timeout=120)
+        return result, time.monotonic() - started
+
     def run_watched(self, prompt: dict, timeout: float = 600.0):
         """Run over a websocket: (result, JSON messages, binary preview frames)."""
         import websocket

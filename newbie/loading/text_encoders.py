@@ -89,14 +89,19 @@ def load_gemma_tokenizer(path):
     return _tokenizer(ckpt, GemmaSentencePiece, ("tokenizer", "text_encoder"), "Gemma", bos_id=2)
 
 
-def load_gemma(path, dtype: torch.dtype):
+def _gemma_checkpoint(path) -> tuple[Checkpoint, str, list[str], int]:
+    """(checkpoint, key prefix, keys without it, layer count) of a Gemma 3 file or folder."""
     ckpt = Checkpoint.open(path, subfolder="text_encoder")
     prefix = _find_prefix(ckpt, GEMMA_LAYOUTS)
     if prefix is None:
         raise CheckpointError(ckpt.path, "this is not a Gemma 3 text encoder.",
                               layout=describe(ckpt.keys()), missing=["model." + GEMMA_PROBE])
     keys = [k[len(prefix):] for k in ckpt.keys() if k.startswith(prefix)]
-    n_layers = count_numbered(keys, "layers.")
+    return ckpt, prefix, keys, count_numbered(keys, "layers.")
+
+
+def load_gemma(path, dtype: torch.dtype):
+    ckpt, prefix, keys, n_layers = _gemma_checkpoint(path)
     try:
         vocab, hidden = ckpt.shapes[prefix + "embed_tokens.weight"]
         head_dim = ckpt.shapes[prefix + GEMMA_PROBE][0]
@@ -124,13 +129,7 @@ def load_gemma(path, dtype: torch.dtype):
 def load_gemma_head(path, dtype: torch.dtype) -> tuple[int, dict[str, torch.Tensor]]:
     """(layer count, tensors) of what the encoder leaves out: Gemma's last layer
     (`layers.N.*`) and its final `norm.weight`, read from the same file."""
-    ckpt = Checkpoint.open(path, subfolder="text_encoder")
-    prefix = _find_prefix(ckpt, GEMMA_LAYOUTS)
-    if prefix is None:
-        raise CheckpointError(ckpt.path, "this is not a Gemma 3 text encoder.",
-                              layout=describe(ckpt.keys()), missing=["model." + GEMMA_PROBE])
-    keys = [k[len(prefix):] for k in ckpt.keys() if k.startswith(prefix)]
-    n_layers = count_numbered(keys, "layers.")
+    ckpt, prefix, keys, n_layers = _gemma_checkpoint(path)
     wanted = [k for k in keys if k.startswith(f"layers.{n_layers - 1}.") or k == "norm.weight"]
     if "norm.weight" not in wanted:
         raise CheckpointError(ckpt.path, "Gemma's final norm is not in this file, so it can "

@@ -184,9 +184,9 @@ def parse_json_prompt(text: str) -> JsonPrompt:
     def top_value(name, _):
         if name == "image":
             def image_value(key, _):
+                reader.space()
                 if key == "tags":
-                    out.tags_at = reader.i + 1 + len(text[reader.i:]) - len(
-                        text[reader.i:].lstrip())
+                    out.tags_at = reader.i + 1  # after the opening quote
                 setattr(out, key, reader.string(f"image.{key}"))
             reader.members("image", image_key, image_value)
             return

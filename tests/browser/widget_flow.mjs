@@ -25,6 +25,21 @@ try {
   // Tall: under the Nodes 2.0 renderer the node grows with its slots and a click needs it in view.
   const page = await browser.newPage({ viewport: { width: 1400, height: 2400 } });
   page.on("pageerror", (err) => report.pageErrors.push(String(err)));
+  // Queue the graph with a PreviewAny after NewBie XML Prompt; the text it shows.
+  const runXmlPrompt = (x) => page.evaluate(async (x) => {
+    const { app, LiteGraph } = window;
+    const api = window.comfyAPI.api.api;
+    const node = app.graph.nodes.find((n) => n.type === "NewBieXMLPrompt");
+    const show = LiteGraph.createNode("PreviewAny");
+    show.pos = [x, 60];
+    app.graph.add(show);
+    node.connect(0, show, 0);
+    const done = new Promise((resolve) => api.addEventListener("executed", (e) => {
+      if (String(e.detail.node) === String(show.id)) resolve(e.detail.output.text[0]);
+    }));
+    await app.queuePrompt(0, 1);
+    return await Promise.race([done, new Promise((r) => setTimeout(() => r("timeout"), 60000))]);
+  }, x);
   await page.route("**/*", (route) => {
     const target = new URL(route.request().url());
     const local = ["127.0.0.1", "localhost"].includes(target.hostname);
@@ -142,20 +157,7 @@ try {
   report.steps.reloadedGraph = await page.evaluate(() => window.app.graph.serialize());
 
   // Queue it from the page (with a text preview node) and read the XML it built.
-  report.steps.executedXml = await page.evaluate(async () => {
-    const { app, LiteGraph } = window;
-    const api = window.comfyAPI.api.api;
-    const node = app.graph.nodes.find((n) => n.type === "NewBieXMLPrompt");
-    const show = LiteGraph.createNode("PreviewAny");
-    show.pos = [600, 60];
-    app.graph.add(show);
-    node.connect(0, show, 0);
-    const done = new Promise((resolve) => api.addEventListener("executed", (e) => {
-      if (String(e.detail.node) === String(show.id)) resolve(e.detail.output.text[0]);
-    }));
-    await app.queuePrompt(0, 1);
-    return await Promise.race([done, new Promise((r) => setTimeout(() => r("timeout"), 60000))]);
-  });
+  report.steps.executedXml = await runXmlPrompt(600);
 
   // The value set by another route than the editor (a script or extension) is what
   // the editor shows, what is saved and what comes back on reload.
@@ -330,20 +332,7 @@ try {
   await page.waitForFunction(() => document.querySelector(".newbie-preview")?.textContent
     .includes("slot_c"));
   report.steps.chainedPreview = await editor.locator(".newbie-preview").textContent();
-  report.steps.chainedRun = await page.evaluate(async () => {
-    const { app, LiteGraph } = window;
-    const api = window.comfyAPI.api.api;
-    const node = app.graph.nodes.find((n) => n.type === "NewBieXMLPrompt");
-    const show = LiteGraph.createNode("PreviewAny");
-    show.pos = [900, 60];
-    app.graph.add(show);
-    node.connect(0, show, 0);
-    const done = new Promise((resolve) => api.addEventListener("executed", (e) => {
-      if (String(e.detail.node) === String(show.id)) resolve(e.detail.output.text[0]);
-    }));
-    await app.queuePrompt(0, 1);
-    return await Promise.race([done, new Promise((r) => setTimeout(() => r("timeout"), 60000))]);
-  });
+  report.steps.chainedRun = await runXmlPrompt(900);
 
   // Older and shifted saves: a version-0 list in the widget, and a save whose widget
   // positions moved but whose properties hold the state by name.

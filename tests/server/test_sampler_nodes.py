@@ -1,5 +1,4 @@
 """Text to image through the real server: sampler, latents, VAE, interop, cancel."""
-import time
 
 import numpy as np
 from devtools.graphs import pixels, png, t2i
@@ -48,13 +47,9 @@ def test_bad_inputs_are_clear(comfy, tiny):
 
 def test_interrupt_stops_the_run(comfy, tiny):
     graph = t2i(seed=99, steps=1000, width=256, height=256)
-    prompt_id, _ = comfy.queue(graph)
-    time.sleep(3.0)
-    started = time.monotonic()
-    comfy.request("/interrupt", {})
-    result = comfy.wait(prompt_id, timeout=120)
+    result, stopping = comfy.run_interrupted(graph, after=3.0)
     assert result.status == "interrupted", result.messages
-    assert time.monotonic() - started < 10
+    assert stopping < 10
     assert comfy.alive()
 
 
