@@ -23,20 +23,26 @@ import comfy.patcher_extension
 import comfy.supported_models_base
 
 from ..newbie.models.linear import emulated_half, linear
+from ..newbie.models.state_dict import StateDictMismatch
 from ..newbie.models.norm import RMSNorm, normalized_float32
 from ..newbie.models.transformer import NewBieTransformer
 from ..newbie.loading import load_transformer
+from . import quantized
 from .memory import reloads_with
 
 
-def comfy_layers(operations):
+def comfy_layers(operations, dtype=None):
     """The library's layer set over ComfyUI operations: their Linear, and an RMSNorm
-    (the library's fused one) that casts its weight the way their layers do. Weights
-    are always cast to the input's dtype (a no-op when they match), so the compute dtype
-    can change per run (`compute_in`) without rebuilding the model."""
+    (the library's fused one) that casts its weight the way their layers do, both
+    declared in the storage `dtype` as core's models declare theirs. Weights are always
+    cast to the input's dtype (a no-op when they match), so the compute dtype can change
+    per run (`compute_in`) without rebuilding the model."""
 
     class Linear(operations.Linear):
         comfy_cast_weights = True
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **{"dtype": dtype, **kwargs})
 
         def forward_comfy_cast_weights(self, input, *args, **kwargs):
             if not emulated_half(input):  # ComfyUI's own path (fp8 and quantized ones too)
@@ -49,6 +55,9 @@ def comfy_layers(operations):
 
     class ComfyRMSNorm(RMSNorm, comfy.ops.CastWeightBiasOp):
         comfy_cast_weights = True
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **{"dtype": dtype, **kwargs})
 
         def normalized_float32(self, x, scale=None):
             if not (self.comfy_cast_weights or self.weight_function or self.bias_function):
@@ -72,9 +81,33 @@ class NewBieDiT(NewBieTransformer):
     caption features as `context`, and the conditions NewBieModel.extra_conds makes."""
 
     def __init__(self, image_model=None, dtype=None, device=None, operations=None, **config):
-        with torch.device("meta"):  # the loader assigns the file's tensors afterwards
-            super().__init__(**config, operations=comfy_layers(operations or comfy.ops.disable_weight_init))
+        # ComfyUI's operations allocate without initialising; the loader assigns the
+        # file's tensors over these (`load_weights`), so they are never touched.
+        super().__init__(**config, operations=comfy_layers(
+            operations or comfy.ops.disable_weight_init, dtype))
         self.in_channels = config.get("in_channels", 16)  # read by core's RenormCFG
+
+    def load_weights(self, tensors: dict):
+        """Assign official-key tensors (and quantized layers' scales and configs), each
+        cast to the dtype its parameter is declared in, as core's load casts them; the
+        host's quantized operations take their own keys. Refuses keys or shapes that do
+        not fit."""
+        declared = dict(self.named_parameters()) | dict(self.named_buffers())
+        given = {k: v.to(declared[k].dtype) if k in declared and v.is_floating_point()
+                 and declared[k].is_floating_point() and v.dtype != declared[k].dtype else v
+                 for k, v in tensors.items()}
+        if "norm_final.weight" not in given:  # ComfyUI's files drop the unused norm
+            given["norm_final.weight"] = torch.ones_like(declared["norm_final.weight"])
+        wrong = [f"{k} {tuple(v.shape)} (expected {tuple(declared[k].shape)})"
+                 for k, v in given.items() if k in declared and k.endswith(".weight")
+                 and declared[k].dim() and v.shape != declared[k].shape]
+        missing, unexpected = self.load_state_dict(given, strict=False, assign=True)
+        # Identity input scales the host's operations do not use are left out, as core does.
+        unexpected = [k for k in unexpected if not k.endswith(".scale_input")]
+        missing = [k for k in missing if not k.endswith((".scale_weight", ".scale_input"))]
+        if missing or unexpected or wrong:
+            raise StateDictMismatch(missing, unexpected, wrong)
+        return self.eval().requires_grad_(False)
 
     def forward(self, x, timesteps, context, attention_mask=None, clip_text_pooled=None,
                 transformer_options=None, **kwargs):
@@ -196,25 +229,33 @@ class NewBieConfig(comfy.supported_models_base.BASE):
         return NewBieModel(self, device=device)
 
 
-def load_model(path, dtype: torch.dtype, attention: str = "auto", disable_dynamic: bool = False):
+def load_model(path, dtype: torch.dtype, attention: str = "auto", fp8_matmul: bool = False,
+               disable_dynamic: bool = False):
     """A ComfyUI MODEL from a NewBie transformer file or folder (every layout the
-    library reads), weights in `dtype`, compute dtype by ComfyUI's rule for the device.
-    It carries its own reload factory, so core can re-create it (deep clones for another
-    device, non-dynamic delegates with `disable_dynamic`, Train LoRA's deep copy)."""
+    library reads, quantized files included), weights stored in `dtype` (fp8 too),
+    computing in what ComfyUI picks for the device. It carries its own reload factory, so
+    core can re-create it (deep clones for another device, non-dynamic delegates with
+    `disable_dynamic`, Train LoRA's deep copy)."""
     load_device = mm.get_torch_device()
     built = {}
 
-    def build(tensors, dtype, config):
+    def build(tensors, dtype, config, formats):
         model_config = NewBieConfig({**config, "image_model": "newbie"}, source=Path(path))
+        tensors = quantized.configure(model_config, tensors, formats)
+        # As core's loader: quantized layers compute in the device's dtype, others are
+        # cast from their storage dtype only when the device cannot compute in it.
         model_config.set_inference_dtype(dtype, mm.unet_manual_cast(
-            dtype, load_device, model_config.supported_inference_dtypes))
+            None if formats else dtype, load_device, model_config.supported_inference_dtypes))
+        if fp8_matmul:
+            model_config.optimizations["fp8"] = True
         built["model"] = model_config.get_model({}, device=torch.device("cpu"))
-        return built["model"].diffusion_model.assign_weights(tensors, dtype)
+        return built["model"].diffusion_model.load_weights(tensors)
 
-    load_transformer(path, dtype=dtype, attention=attention, build=build)
+    load_transformer(path, dtype=dtype, attention=attention, build=build,
+                     host_formats=quantized.readable_formats())
     patcher = comfy.model_patcher.ModelPatcher if disable_dynamic else \
         getattr(comfy.model_patcher, "CoreModelPatcher", comfy.model_patcher.ModelPatcher)
     model = patcher(built["model"], load_device=load_device,
                     offload_device=mm.unet_offload_device())
-    reloads_with(model, load_model, path, dtype, attention)
+    reloads_with(model, load_model, path, dtype, attention, fp8_matmul)
     return model

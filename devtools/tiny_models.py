@@ -75,6 +75,14 @@ def official_dit(seed: int = 0, clip: bool = True, dtype=torch.float32):
     return random_tensors(official_dit_shapes(clip=clip), seed=seed, dtype=dtype)
 
 
+def real_width_dit() -> dict:
+    """A NewBie transformer at the real width (core detects NewBie by dim 2304 and the
+    pooled path) with one main block and two refiners each, in bfloat16."""
+    real = dict(dim=2304, n_layers=1, n_refiner=2, n_heads=24, n_kv=8, head_dim=96, ffn=9216,
+                cap=2560, clip=1024, patch=2, channels=16)
+    return random_tensors(official_dit_shapes(real), seed=0, std=0.02, dtype=torch.bfloat16)
+
+
 def write_safetensors(path: Path, tensors: dict, metadata: dict | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(path), metadata=metadata)

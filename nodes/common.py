@@ -18,9 +18,10 @@ DTYPE_TOOLTIP = ("auto: bfloat16 where the device supports it, float16 on older 
                  "float32 on CPU for the VAE. Weights load straight into this dtype.")
 
 
-def dtype_input(default: str = "auto") -> io.Combo.Input:
-    return io.Combo.Input("dtype", options=list(DTYPE_CHOICES), default=default,
-                          tooltip=DTYPE_TOOLTIP)
+def dtype_input(default: str = "auto", extra: list[str] = (),
+                tooltip: str = DTYPE_TOOLTIP) -> io.Combo.Input:
+    return io.Combo.Input("dtype", options=[*DTYPE_CHOICES, *extra], default=default,
+                          tooltip=tooltip)
 
 
 def text_input(id: str, tooltip: str, multiline: bool = False, display_name: str | None = None,

@@ -6,10 +6,19 @@ from comfy_api.latest import io
 
 from ..comfy_glue import clip, memory, model_files, vae as flux_vae
 from ..comfy_glue.model import load_model
+from ..comfy_glue.quantized import FP8_MATMUL, FP8_STORAGE, storage_dtype
 from ..newbie.loading import resolve_dtype
 from ..newbie.models.attention import ATTENTION_BACKENDS
 from .common import LOADERS, ModelFileCombo, check_model_choices, dtype_input
 from .input_checks import checked_inputs
+
+
+MODEL_DTYPE_TOOLTIP = (
+    "How the weights are stored. auto: bfloat16 where the device supports it (float16 on "
+    "older CUDA cards), and an fp8 file stays fp8. fp8_*: half the memory of bfloat16, each "
+    "layer cast to the compute dtype as it runs (as core's Load Diffusion Model); _fast also "
+    "uses fp8 matrix products on cards that have them. Quantized files (scaled fp8, "
+    "per-layer formats) load as stored whatever is chosen here.")
 
 
 class NewBieModelLoader(io.ComfyNode):
@@ -27,7 +36,7 @@ class NewBieModelLoader(io.ComfyNode):
                 ModelFileCombo("model", "diffusion_models",
                                "A .safetensors file or a folder (ending in /) in "
                                "models/diffusion_models."),
-                dtype_input(),
+                dtype_input(extra=list(FP8_STORAGE), tooltip=MODEL_DTYPE_TOOLTIP),
                 io.Combo.Input("attention", options=list(ATTENTION_BACKENDS), default="auto",
                                tooltip="auto: flash-attn when installed and on CUDA, else torch "
                                        "SDPA."),
@@ -42,10 +51,10 @@ class NewBieModelLoader(io.ComfyNode):
     @classmethod
     @checked_inputs
     def execute(cls, model: str, dtype: str, attention: str) -> io.NodeOutput:
-        target = resolve_dtype(dtype, memory.compute_device(), "transformer")
-        # Weights stay memory-mapped on the CPU until ComfyUI loads the model to sample.
         path = model_files.resolve_model("diffusion_models", model)
-        return io.NodeOutput(load_model(path, target, attention))
+        target = storage_dtype(dtype, path, memory.compute_device())
+        # Weights stay on the CPU until ComfyUI loads the model to sample.
+        return io.NodeOutput(load_model(path, target, attention, fp8_matmul=dtype == FP8_MATMUL))
 
 
 class NewBieTextEncoderLoader(io.ComfyNode):

@@ -20,6 +20,8 @@ from .dtype import resolve_dtype
 from .errors import CheckpointError
 from .files import Checkpoint
 from .layouts import describe
+from .quantized import (QUANT_HEADER, SCALED_FP8_MARKER, QuantFormatError, dequantized,
+                        is_quant_extra, layer_formats, logical_shapes)
 
 log = logging.getLogger(__name__)
 COMFY_PREFIX = "model.diffusion_model."
@@ -70,12 +72,20 @@ def diffusers_to_official(keys, read) -> dict[str, torch.Tensor]:
     return out
 
 
-def official_tensors(ckpt: Checkpoint, dtype: torch.dtype) -> tuple[dict, str]:
+def official_tensors(ckpt: Checkpoint, dtype: torch.dtype, host_formats=None
+                     ) -> tuple[dict, str, dict]:
+    """Official-key tensors in `dtype`, the layout's description, and the per-layer
+    quantization config ({} when not quantized). Quantized layers are dequantized, or,
+    given the formats a host's own operations run (`host_formats`), left as stored with
+    their scales; a layer in another format is refused by name."""
     keys = ckpt.keys()
     if "time_caption_embed.caption_embedder.1.weight" in ckpt:
         layout = "diffusers-port transformer"
+        if any(is_quant_extra(k) for k in keys):
+            raise CheckpointError(ckpt.path, "a quantized diffusers-port file is not read; use "
+                                             "ComfyUI's single file.", layout=layout)
         try:
-            return diffusers_to_official(keys, lambda k: ckpt.tensor(k, dtype)), layout
+            return diffusers_to_official(keys, lambda k: ckpt.tensor(k, dtype)), layout, {}
         except ValueError as err:
             raise CheckpointError(ckpt.path, str(err), layout=layout) from None
     prefix = COMFY_PREFIX if any(k.startswith(COMFY_PREFIX) for k in keys) else ""
@@ -83,30 +93,80 @@ def official_tensors(ckpt: Checkpoint, dtype: torch.dtype) -> tuple[dict, str]:
         raise CheckpointError(ckpt.path, "this is not a NewBie transformer.",
                               layout=describe(keys), missing=["cap_embedder.1.weight",
                                                               "clip_text_pooled_proj.0.weight"])
-    tensors = {k[len(prefix):]: ckpt.tensor(k, dtype) for k in keys if k.startswith(prefix)}
-    return tensors, "NewBie transformer, official keys" + (" (ComfyUI prefix)" if prefix else "")
+    layout = "NewBie transformer, official keys" + (" (ComfyUI prefix)" if prefix else "")
+    try:
+        formats = layer_formats(keys, ckpt.metadata(), ckpt.tensor, prefix)
+    except QuantFormatError as err:
+        raise CheckpointError(ckpt.path, f"{err}.", layout=layout) from None
+    def read(key, name):  # a quantized layer's tensors (not its bias) stay as stored
+        layer, _, leaf = name.rpartition(".")
+        as_stored = is_quant_extra(name) or (layer in formats and leaf != "bias")
+        return ckpt.tensor(key) if as_stored else ckpt.tensor(key, dtype)
+
+    tensors = {k[len(prefix):]: read(k, k[len(prefix):]) for k in keys if k.startswith(prefix)}
+    if not formats:  # a scaled-fp8 marker with no scaled layer: plain fp8
+        tensors.pop(SCALED_FP8_MARKER, None)
+    if formats:
+        layout += f", quantized ({_format_summary(formats)})"
+    if formats and host_formats is not None:
+        other = sorted({str(c.get("format")) for c in formats.values()} - set(host_formats))
+        if other:
+            raise CheckpointError(ckpt.path, f"quantized as {', '.join(other)}, which ComfyUI's "
+                                  "operations cannot run on this machine (they run: "
+                                  f"{', '.join(sorted(host_formats)) or 'none'}).", layout=layout)
+    elif formats:
+        try:
+            tensors = dequantized(tensors, formats, dtype)
+        except QuantFormatError as err:
+            raise CheckpointError(ckpt.path, f"{err}.", layout=layout) from None
+    return tensors, layout, formats
 
 
-def load_transformer(path, dtype="auto", device="cpu", attention: str = "auto", build=None
-                     ) -> NewBieTransformer:
+def _format_summary(formats: dict) -> str:
+    counts: dict[str, int] = {}
+    for conf in formats.values():
+        counts[str(conf.get("format"))] = counts.get(str(conf.get("format")), 0) + 1
+    return ", ".join(f"{n} layers {fmt}" for fmt, n in sorted(counts.items()))
+
+
+def stored_weight_dtype(path) -> torch.dtype | None:
+    """The dtype most of a transformer file's matrices are stored in (None if unknown or
+    quantized): tells a plain fp8 file from a bf16 one before loading."""
+    ckpt = Checkpoint.open(path, subfolder="transformer")
+    if QUANT_HEADER in ckpt.metadata() or any(is_quant_extra(k) for k in ckpt.keys()):
+        return None
+    sizes: dict[torch.dtype, int] = {}
+    for key, shape in ckpt.shapes.items():
+        if len(shape) == 2 and ckpt.dtypes.get(key) is not None:
+            sizes[ckpt.dtypes[key]] = sizes.get(ckpt.dtypes[key], 0) + shape[0] * shape[1]
+    return max(sizes, key=sizes.get) if sizes else None
+
+
+def load_transformer(path, dtype="auto", device="cpu", attention: str = "auto", build=None,
+                     host_formats=None) -> NewBieTransformer:
     """A NewBieTransformer from a file or an HF/diffusers folder, in `dtype`. `build`
-    (tensors, config, dtype) -> model replaces `NewBieTransformer.from_state_dict`, for
-    a host that builds the model inside its own wrapper."""
+    (tensors, config, dtype, formats) -> model replaces `NewBieTransformer.from_state_dict`,
+    for a host that builds the model inside its own wrapper; given `host_formats` it gets
+    quantized layers as stored, with their scales, and their configs in `formats`."""
     target = resolve_dtype(dtype, device, "transformer")
     ckpt = Checkpoint.open(path, subfolder="transformer")
-    tensors, layout = official_tensors(ckpt, target)
+    tensors, layout, formats = official_tensors(ckpt, target, host_formats)
     if "clip_text_pooled_proj.0.weight" not in tensors:
         raise CheckpointError(ckpt.path, "no pooled-CLIP path (clip_text_pooled_proj): this is "
                                          "not NewBie-image-Exp0.1; load it with ComfyUI's core "
                                          "nodes instead.", layout=describe(ckpt.keys()),
                               missing=["clip_text_pooled_proj.0.weight"])
     try:
-        config = infer_config({k: tuple(v.shape) for k, v in tensors.items()})
-        build = build or NewBieTransformer.from_state_dict
-        model = build(tensors, dtype=target, config=config)
+        config = infer_config(logical_shapes(tensors, formats))
+        if build is None:
+            model = NewBieTransformer.from_state_dict(tensors, dtype=target, config=config)
+        else:
+            model = build(tensors, dtype=target, config=config, formats=formats)
     except ConfigInferenceError as err:
         raise CheckpointError(ckpt.path, f"cannot read the model size ({err}).",
                               layout=layout) from None
+    except QuantFormatError as err:
+        raise CheckpointError(ckpt.path, f"{err}.", layout=layout) from None
     except StateDictMismatch as err:
         raise CheckpointError(ckpt.path, f"keys or shapes do not fit ({err}).", layout=layout,
                               missing=err.missing, unexpected=err.unexpected) from None

@@ -3,7 +3,7 @@
 file, and the conditions core batches."""
 import pytest
 import torch
-from devtools.tiny_models import TINY, official_dit, write_safetensors
+from devtools.tiny_models import TINY, official_dit, real_width_dit, write_safetensors
 
 from newbie.loading import load_transformer
 from newbie.models.vae import from_model_space
@@ -67,17 +67,6 @@ def test_our_guider_and_solvers_match_the_library(pack, tiny_file, solver, cfg_t
     assert err < 1e-5, err
 
 
-def newbie_2304() -> dict:
-    """A NewBie transformer at the real width (core detects NewBie by dim 2304 and the
-    pooled path) with one main block and core's two refiners, in bfloat16: real key names and shapes."""
-    from devtools.tiny_models import official_dit_shapes, random_tensors
-
-    real = dict(dim=2304, n_layers=1, n_refiner=2, n_heads=24, n_kv=8, head_dim=96, ffn=9216,
-                cap=2560, clip=1024, patch=2, channels=16)
-    return {k: v.to(torch.bfloat16) for k, v in
-            random_tensors(official_dit_shapes(real), seed=0, std=0.02).items()}
-
-
 def test_core_newbie_model_through_our_sampler_and_guider(pack, host, tmp_path):
     """0.33's UNETLoader path (comfy.sd.load_diffusion_model) detects the file as NewBie;
     NewBie Sampler and NewBie CFG Guider take that MODEL and give what our loader's MODEL
@@ -92,7 +81,7 @@ def test_core_newbie_model_through_our_sampler_and_guider(pack, host, tmp_path):
     from newbie_pack.comfy_glue.sampling import newbie_sampler
     from newbie_pack.nodes.sampler_nodes import NewBieCFGGuider, NewBieSampler, newbie_sigmas
 
-    path = write_safetensors(tmp_path / "newbie_2304.safetensors", newbie_2304())
+    path = write_safetensors(tmp_path / "newbie_2304.safetensors", real_width_dit())
     core = comfy.sd.load_diffusion_model(str(path), model_options={"dtype": torch.float32})
     assert type(core.model).__name__ == "Lumina2"
     ours = load_model(path, torch.float32)
