@@ -8,6 +8,7 @@ its tokenizer has core's NewBie layout (`.gemma` and `.jina`, tokens
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import torch
@@ -20,7 +21,10 @@ from ..newbie.loading import load_text_encoders
 from ..newbie.models.finite import non_finite_cause as weights_cause
 from ..newbie.models.text_encoders import NewBieTextEncoders
 from ..newbie.prompt import tower_texts
+from . import quantized
 from .memory import out_of_memory, reloads_with
+
+log = logging.getLogger(__name__)
 
 TOKENIZERS = "newbie_tokenizers"  # the tokenizer_data key our tokenizer is built from
 
@@ -91,18 +95,22 @@ class NewBieClipModel(torch.nn.Module):
 
 
 def load_clip(gemma: Path, jina: Path, dtype: torch.dtype, on_cpu: bool,
-              disable_dynamic: bool = False):
-    """Our CLIP from the two files (every layout the library reads), with its reload
-    factory, so core can re-create it (deep clones for another device)."""
+              fp8: str | None = None, disable_dynamic: bool = False):
+    """Our CLIP from the two files (every layout the library reads), computing in
+    `dtype`, with its Linear weights stored in the `fp8` format when given, with its
+    reload factory, so core can re-create it (deep clones for another device)."""
     encoders = load_text_encoders(gemma, jina, dtype=dtype)
+    if fp8:
+        changed = quantized.linears_in_fp8(encoders, dtype, fp8)
+        log.info("NewBie text encoders: %d linear layers stored as %s", changed, fp8)
     clip = newbie_clip(encoders, {"gemma": gemma, "jina": jina}, on_cpu)
-    reloads_with(clip.patcher, load_clip_patcher, gemma, jina, dtype, on_cpu)
+    reloads_with(clip.patcher, load_clip_patcher, gemma, jina, dtype, on_cpu, fp8)
     return clip
 
 
 def load_clip_patcher(gemma: Path, jina: Path, dtype: torch.dtype, on_cpu: bool,
-                      disable_dynamic: bool = False):
-    return load_clip(gemma, jina, dtype, on_cpu).patcher
+                      fp8: str | None = None, disable_dynamic: bool = False):
+    return load_clip(gemma, jina, dtype, on_cpu, fp8).patcher
 
 
 def newbie_clip(encoders: NewBieTextEncoders, sources: dict[str, Path], on_cpu: bool):

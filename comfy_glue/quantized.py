@@ -146,3 +146,28 @@ def storage_dtype(choice: str, path, device) -> torch.dtype:
         if stored in (torch.float8_e4m3fn, torch.float8_e5m2):
             return stored
     return resolve_dtype(choice, device, "transformer")
+
+
+TEXT_ENCODER_FP8 = {"fp8_e4m3fn": "float8_e4m3fn"}  # Load NewBie Text Encoders' choice
+
+
+def linears_in_fp8(module: torch.nn.Module, compute_dtype: torch.dtype,
+                   fmt: str = "float8_e4m3fn") -> int:
+    """Store every Linear inside `module` (transformers' layers) as the host's quantized
+    Linear: fp8 weight with one scale per tensor (ComfyUI's per-layer float8 format),
+    dequantized to the input's dtype as it runs. Embeddings and norms stay as they are.
+    Returns how many layers changed."""
+    algo = _quant_algos()[fmt]
+    names = [n for n, m in module.named_modules() if type(m) is torch.nn.Linear]
+    ops = _mixed_ops({"": {"format": fmt}}, compute_dtype)
+    for name in names:
+        parent_name, _, leaf = name.rpartition(".")
+        parent = module.get_submodule(parent_name)
+        old = getattr(parent, leaf)
+        new = ops.Linear(old.in_features, old.out_features, bias=old.bias is not None)
+        stored = _stored_layer(fmt, algo, old.weight.detach().float())
+        if old.bias is not None:
+            stored["bias"] = old.bias.detach().to(compute_dtype)
+        new.load_state_dict(stored, strict=False)
+        setattr(parent, leaf, new.requires_grad_(False))
+    return len(names)

@@ -20,11 +20,16 @@ def _fp8(weight: torch.Tensor, dtype=torch.float8_e4m3fn):
     return (weight.float() / scale).to(dtype), scale.reshape(())
 
 
-def scaled_fp8(tensors: dict, scale_input: bool = True) -> dict:
+def text_quantizable(key: str, tensor: torch.Tensor) -> bool:
+    """A text encoder's matrices but its embeddings (as ComfyUI's scaled text files)."""
+    return key.endswith(".weight") and tensor.dim() == 2 and "embed" not in key
+
+
+def scaled_fp8(tensors: dict, scale_input: bool = True, which=quantizable) -> dict:
     """Legacy scaled fp8: a `scaled_fp8` marker, `scale_weight` (and `scale_input`)."""
     out = {"scaled_fp8": torch.empty(0, dtype=torch.float8_e4m3fn)}
     for key, value in tensors.items():
-        if quantizable(key, value):
+        if which(key, value):
             layer = key[:-len(".weight")]
             out[key], out[f"{layer}.scale_weight"] = _fp8(value)
             if scale_input:

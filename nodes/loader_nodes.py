@@ -6,7 +6,7 @@ from comfy_api.latest import io
 
 from ..comfy_glue import clip, memory, model_files, vae as flux_vae
 from ..comfy_glue.model import load_model
-from ..comfy_glue.quantized import FP8_MATMUL, FP8_STORAGE, storage_dtype
+from ..comfy_glue.quantized import FP8_MATMUL, FP8_STORAGE, TEXT_ENCODER_FP8, storage_dtype
 from ..newbie.loading import resolve_dtype
 from ..newbie.models.attention import ATTENTION_BACKENDS
 from .common import LOADERS, ModelFileCombo, check_model_choices, dtype_input
@@ -19,6 +19,14 @@ MODEL_DTYPE_TOOLTIP = (
     "layer cast to the compute dtype as it runs (as core's Load Diffusion Model); _fast also "
     "uses fp8 matrix products on cards that have them. Quantized files (scaled fp8, "
     "per-layer formats) load as stored whatever is chosen here.")
+
+
+TEXT_DTYPE_TOOLTIP = (
+    "auto: bfloat16 where the device supports it, float16 on older CUDA cards. fp8_e4m3fn: "
+    "every linear layer of Gemma and Jina stored in fp8 with one scale per layer (ComfyUI's "
+    "per-layer float8 format; about 0.6x the bytes, embeddings stay in the compute dtype), "
+    "computing in auto's dtype. ComfyUI's fp8 and scaled-fp8 files are read with their "
+    "scales whatever is chosen.")
 
 
 class NewBieModelLoader(io.ComfyNode):
@@ -73,7 +81,7 @@ class NewBieTextEncoderLoader(io.ComfyNode):
                 ModelFileCombo("jina", "text_encoders",
                                "jina_clip_v2_bf16.safetensors, or a jina-clip-v2 / NewBie "
                                "folder."),
-                dtype_input(),
+                dtype_input(extra=list(TEXT_ENCODER_FP8), tooltip=TEXT_DTYPE_TOOLTIP),
                 io.Combo.Input("device", options=["default", "cpu"], default="default",
                                tooltip="Where the encoders run. cpu keeps the GPU free for "
                                        "sampling (slower encoding)."),
@@ -91,12 +99,14 @@ class NewBieTextEncoderLoader(io.ComfyNode):
     @checked_inputs
     def execute(cls, gemma: str, jina: str, dtype: str, device: str) -> io.NodeOutput:
         run_on = "cpu" if device == "cpu" else memory.compute_device()
-        target = resolve_dtype(dtype, run_on, "text_encoder")
+        fp8 = TEXT_ENCODER_FP8.get(dtype)
+        target = resolve_dtype("auto" if fp8 else dtype, run_on, "text_encoder")
         gemma = model_files.resolve_model("text_encoders", gemma)
         jina = model_files.resolve_model("text_encoders", jina)
         try:
             # Loaded on the CPU (memory-mapped); ComfyUI moves them to encode.
-            return io.NodeOutput(clip.load_clip(gemma, jina, target, on_cpu=device == "cpu"))
+            return io.NodeOutput(clip.load_clip(gemma, jina, target, on_cpu=device == "cpu",
+                                                  fp8=fp8))
         except torch.OutOfMemoryError:
             raise memory.out_of_memory("loading the text encoders",
                                        "the dtype (bfloat16) or set device to cpu") from None

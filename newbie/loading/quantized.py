@@ -109,3 +109,22 @@ def logical_shapes(tensors: dict, formats: dict[str, dict]) -> dict[str, tuple[i
         if conf.get("format") in PACKED_4BIT and key in shapes and len(shapes[key]) == 2:
             shapes[key] = (shapes[key][0], shapes[key][1] * 2)
     return shapes
+
+
+def read_dequantized(ckpt, key: str, dtype: torch.dtype) -> torch.Tensor:
+    """`ckpt.tensor(key, dtype)`, with a scaled layer's weight (ComfyUI's scaled-fp8 or
+    per-layer file of a text encoder) multiplied by its scale first."""
+    layer = key[:-len(".weight")] if key.endswith(".weight") else None
+    scale_key = next((f"{layer}{s}" for s in (".weight_scale", ".scale_weight")
+                      if layer and f"{layer}{s}" in ckpt), None)
+    if scale_key is None:
+        return ckpt.tensor(key, dtype)
+    conf = _entry(layer + QUANT_ENTRY, ckpt.tensor(layer + QUANT_ENTRY)) \
+        if layer + QUANT_ENTRY in ckpt else {"format": "float8_e4m3fn"}
+    try:
+        return dequantized({key: ckpt.tensor(key), scale_key: ckpt.tensor(scale_key)},
+                           {layer: conf}, dtype)[key]
+    except QuantFormatError as err:
+        from .errors import CheckpointError
+
+        raise CheckpointError(ckpt.path, f"{err}.") from None

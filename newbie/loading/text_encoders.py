@@ -25,6 +25,7 @@ from .dtype import resolve_dtype
 from .errors import CheckpointError
 from .files import Checkpoint, refuse_special_files, regular_file
 from .layouts import describe
+from .quantized import is_quant_extra, read_dequantized
 
 log = logging.getLogger(__name__)
 GEMMA_PROBE = "layers.0.self_attn.q_norm.weight"
@@ -114,8 +115,8 @@ def load_gemma(path, dtype: torch.dtype):
         raise CheckpointError(ckpt.path, "Gemma 3 tensors missing.", layout=describe(ckpt.keys()),
                               missing=[prefix + err.args[0]]) from None
     last = f"layers.{n_layers - 1}."
-    tensors = {k: ckpt.tensor(prefix + k, dtype) for k in keys
-               if not k.startswith(last) and k != "norm.weight"
+    tensors = {k: read_dequantized(ckpt, prefix + k, dtype) for k in keys
+               if not k.startswith(last) and k != "norm.weight" and not is_quant_extra(k)
                and k.startswith(("embed_tokens.", "layers."))}
     try:
         model = build_penultimate_gemma(config, tensors, dtype)
@@ -130,18 +131,19 @@ def load_gemma_head(path, dtype: torch.dtype) -> tuple[int, dict[str, torch.Tens
     """(layer count, tensors) of what the encoder leaves out: Gemma's last layer
     (`layers.N.*`) and its final `norm.weight`, read from the same file."""
     ckpt, prefix, keys, n_layers = _gemma_checkpoint(path)
-    wanted = [k for k in keys if k.startswith(f"layers.{n_layers - 1}.") or k == "norm.weight"]
+    wanted = [k for k in keys if (k.startswith(f"layers.{n_layers - 1}.") or k == "norm.weight")
+              and not is_quant_extra(k)]
     if "norm.weight" not in wanted:
         raise CheckpointError(ckpt.path, "Gemma's final norm is not in this file, so it can "
                               "encode but not write.", missing=[prefix + "norm.weight"])
-    return n_layers, {k: ckpt.tensor(prefix + k, dtype) for k in wanted}
+    return n_layers, {k: read_dequantized(ckpt, prefix + k, dtype) for k in wanted}
 
 
 def jina_tensors(ckpt: Checkpoint, prefix: str, dtype) -> dict[str, torch.Tensor]:
     out = {}
     for key in ckpt.keys():
         if not key.startswith(prefix) or ".lora_" in key or key == "spiece_model" \
-                or key.endswith("position_ids"):  # an index buffer some exports carry
+                or key.endswith("position_ids") or is_quant_extra(key):  # an index buffer
             continue
         name = key[len(prefix):]
         if name.startswith(("pooler.", "vision_model.")) or name == "logit_scale":
@@ -149,11 +151,11 @@ def jina_tensors(ckpt: Checkpoint, prefix: str, dtype) -> dict[str, torch.Tensor
         for pattern, repl in _JINA_RULES:
             name = re.sub(pattern, repl, name)
         if ".mixer.Wqkv." in name:  # fused rows [Q | K | V]
-            q, k, v = ckpt.tensor(key, dtype).chunk(3, dim=0)
+            q, k, v = read_dequantized(ckpt, key, dtype).chunk(3, dim=0)
             for part, t in zip("qkv", (q, k, v), strict=True):
                 out[name.replace(".mixer.Wqkv.", f".self_attn.{part}_proj.")] = t
         else:
-            out[name] = ckpt.tensor(key, dtype)
+            out[name] = read_dequantized(ckpt, key, dtype)
     return out
 
 

@@ -106,6 +106,8 @@ def official_tensors(ckpt: Checkpoint, dtype: torch.dtype, host_formats=None
     tensors = {k[len(prefix):]: read(k, k[len(prefix):]) for k in keys if k.startswith(prefix)}
     if not formats:  # a scaled-fp8 marker with no scaled layer: plain fp8
         tensors.pop(SCALED_FP8_MARKER, None)
+        tensors = {k: v for k, v in tensors.items()  # activation scales only; a weight
+                   if not k.endswith((".scale_input", ".input_scale"))}  # scale stays: refused
     if formats:
         layout += f", quantized ({_format_summary(formats)})"
     if formats and host_formats is not None:

@@ -99,16 +99,6 @@ def test_a_format_the_host_cannot_run_is_refused_by_name(pack, files):
         load_model(files["unknown"], torch.bfloat16)
 
 
-def test_the_library_alone_dequantizes_the_scaled_formats(files, reference):
-    from newbie.loading import load_transformer
-
-    for name in ("scaled", "per_layer", "header"):
-        model = load_transformer(files[name], dtype=torch.float32)
-        assert model.layers[0].attention.qkv.weight.dtype == torch.float32
-    with pytest.raises(CheckpointError, match="float3_imaginary"):
-        load_transformer(files["unknown"], dtype=torch.float32)
-
-
 @pytest.mark.parametrize("strength", [0.8])
 def test_lora_on_fp8_weights_is_patched_in_float32_then_stored(pack, files, tmp_path, strength):
     """ComfyUI's weight patching on an fp8 MODEL: the patched weight stays fp8 and is
@@ -188,3 +178,51 @@ def test_each_file_gives_what_core_unetloader_gives(pack, host, real_width, name
     err = rel(latents[1], latents[0])
     print(f"\nparity with core UNETLoader, {name} {weight_dtype}: relative error {err:.2e}")
     assert latents[0].std() > 0.1 and err < 2e-3, err
+
+
+@pytest.fixture(scope="module")
+def text_files(tmp_path_factory):
+    from safetensors.torch import load_file
+
+    from devtools.tiny_text import write_gemma_comfy, write_jina_comfy
+
+    root = tmp_path_factory.mktemp("text")
+    gemma = write_gemma_comfy(root / "gemma.safetensors")
+    scaled = tiny_quant.scaled_fp8(load_file(gemma), which=tiny_quant.text_quantizable)
+    return {"gemma": gemma, "jina": write_jina_comfy(root / "jina.safetensors"),
+            "gemma_scaled": write_safetensors(root / "gemma_scaled.safetensors", scaled),
+            "gemma_unscaled": write_safetensors(root / "gemma_unscaled.safetensors",
+                                                tiny_quant.without_scales(scaled))}
+
+
+def conditioning(clip) -> tuple[torch.Tensor, torch.Tensor]:
+    from newbie_pack.comfy_glue.clip import encode
+
+    conds, _ = encode(clip, "<caption>a girl, red hair</caption>", "SYS: ", 512)
+    return conds[0][0].float(), conds[0][1]["pooled_output"].float()
+
+
+def test_text_encoders_in_fp8_stay_close_to_bf16(pack, text_files):
+    from newbie_pack.comfy_glue.clip import load_clip
+
+    files = text_files["gemma"], text_files["jina"]
+    reference = conditioning(load_clip(*files, torch.float32, on_cpu=True))
+    full = load_clip(*files, torch.bfloat16, on_cpu=True)
+    fp8 = load_clip(*files, torch.bfloat16, on_cpu=True, fp8="float8_e4m3fn")
+    linears = [m for m in fp8.cond_stage_model.encoders.modules()
+               if "Linear" in type(m).__name__]
+    assert linears and all("Quantized" in type(m.weight).__name__ for m in linears)
+    assert fp8.patcher.model_size() < full.patcher.model_size()
+    feats, pooled = conditioning(fp8)
+    assert 0 < rel(feats, reference[0]) < 0.08 and 0 < rel(pooled, reference[1]) < 0.08
+
+
+def test_a_scaled_fp8_text_encoder_file_is_read_with_its_scales(pack, text_files):
+    from newbie_pack.comfy_glue.clip import load_clip
+
+    reference = conditioning(load_clip(text_files["gemma"], text_files["jina"], torch.float32,
+                                       on_cpu=True))
+    errors = {name: rel(conditioning(load_clip(text_files[name], text_files["jina"],
+                                               torch.bfloat16, on_cpu=True))[0], reference[0])
+              for name in ("gemma_scaled", "gemma_unscaled")}
+    assert errors["gemma_scaled"] < 0.06 and errors["gemma_unscaled"] > 2 * errors["gemma_scaled"]

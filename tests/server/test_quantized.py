@@ -93,3 +93,15 @@ def test_lora_loaders_on_an_fp8_model(comfy, tiny, loader):
     (fp8,) = latents(comfy, graph(dtype="fp8_e4m3fn", lora=node), "s")
     assert rel(bf16, plain) > 0.05, "the LoRA changed nothing"
     assert rel(fp8, bf16) < 0.5 * rel(bf16, plain), (rel(fp8, bf16), rel(bf16, plain))
+
+
+def test_text_encoders_in_fp8_through_the_node(comfy, tiny):
+    options = comfy.get_json("/object_info/NewBieTextEncoderLoader")["NewBieTextEncoderLoader"][
+        "input"]["required"]["dtype"][1]["options"]
+    assert "fp8_e4m3fn" in options
+    (full,) = latents(comfy, graph(), "s")
+    g = graph()
+    g["te"]["inputs"]["dtype"] = "fp8_e4m3fn"
+    (fp8,) = latents(comfy, g, "s")
+    assert "linear layers stored as float8_e4m3fn" in comfy.log()
+    assert 0 < rel(fp8, full) < 0.1, rel(fp8, full)
