@@ -49,8 +49,9 @@ def _sp(proto):
     return spm.SentencePieceProcessor(model_proto=proto)
 
 
-def gemma_tensors(vocab: int, seed=0) -> dict:
-    g, hd = GEMMA, GEMMA["head_dim"]
+def gemma_tensors(vocab: int, seed=0, config: dict | None = None) -> dict:
+    g = config or GEMMA
+    hd = g["head_dim"]
     shapes = {"embed_tokens.weight": (vocab, g["hidden"]), "norm.weight": (g["hidden"],)}
     for i in range(g["layers"]):
         p = f"layers.{i}."
@@ -73,10 +74,12 @@ def gemma_tensors(vocab: int, seed=0) -> dict:
     return tensors
 
 
-def write_gemma_comfy(path: Path, dtype=torch.bfloat16, seed=0) -> Path:
+def write_gemma_comfy(path: Path, dtype=torch.bfloat16, seed=0, config: dict | None = None,
+                      vocab: int | None = None) -> Path:
+    """ComfyUI's single file; `config`/`vocab` for other widths (benchmarks)."""
     proto = gemma_sentencepiece()
     tensors = {"model." + k: v.to(dtype) for k, v in
-               gemma_tensors(_sp(proto).get_piece_size(), seed).items()}
+               gemma_tensors(vocab or _sp(proto).get_piece_size(), seed, config).items()}
     tensors["spiece_model"] = torch.frombuffer(bytearray(proto), dtype=torch.uint8)
     return write_safetensors(path, tensors)
 
