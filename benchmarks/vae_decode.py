@@ -1,7 +1,8 @@
 """FLUX VAE decode at 1024x1024 (random full-size weights): time and peak memory.
 The nodes' path (ComfyUI's VAE object through comfy_glue/vae.py, as Load NewBie VAE
 and core VAELoader give it) against the library's diffusers decoder (the reference, and
-what the nodes ran before), float32 untiled and tiled (512 px tiles); `--bf16` adds
+what the nodes ran before), float32 untiled and tiled (512 px tiles; the nodes' one
+blended pass against core's three-pass `decode_tiled`); `--bf16` adds
 bfloat16 untiled on the library (slow where the CPU emulates bfloat16 convolutions).
 Each case runs in a fresh process; memory is the peak RSS above the loaded model.
 
@@ -17,7 +18,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 CASES = [("library", "float32", 0), ("comfyui", "float32", 0),
-         ("library", "float32", 512), ("comfyui", "float32", 512)]
+         ("library", "float32", 512), ("comfyui", "float32", 512),
+         ("core-3-pass", "float32", 512)]
 
 
 def rss(field="VmHWM") -> int:
@@ -35,7 +37,7 @@ def child(impl: str, dtype_name: str, tile: int):
 
     dtype = getattr(torch, dtype_name)
     vae = flux_vae()
-    if impl == "comfyui":
+    if impl in ("comfyui", "core-3-pass"):
         from devtools.comfy_host import comfy_in_process, import_pack
 
         comfy_in_process()
@@ -46,6 +48,8 @@ def child(impl: str, dtype_name: str, tile: int):
         del vae
 
         def run(latent):
+            if impl == "core-3-pass":  # what core VAE Decode (Tiled) runs, overlap 64 px
+                return model.decode_tiled(latent, tile_x=tile // 8, tile_y=tile // 8, overlap=8)
             return core_vae.decode(model, latent, dtype, tile)
     else:
         model = NewBieVAE(vae.to(dtype))
