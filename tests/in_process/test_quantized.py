@@ -135,16 +135,18 @@ def real_width(tmp_path_factory):
     per_layer, _ = tiny_quant.comfy_quant(base)
     return {"bf16": write_safetensors(root / "bf16.safetensors", base),
             "scaled": write_safetensors(root / "scaled.safetensors", tiny_quant.scaled_fp8(base)),
-            "per_layer": write_safetensors(root / "per_layer.safetensors", per_layer)}
+            "per_layer": write_safetensors(root / "per_layer.safetensors", per_layer),
+            "plain": write_safetensors(root / "plain.safetensors", tiny_quant.plain_fp8(base))}
 
 
 @pytest.mark.parametrize("name, weight_dtype", [
     ("bf16", "fp8_e4m3fn"), ("bf16", "fp8_e5m2"), ("bf16", "fp8_e4m3fn_fast"),
-    ("scaled", "default"), ("per_layer", "default")])
+    ("scaled", "default"), ("per_layer", "default"), ("plain", "auto")])
 def test_each_file_gives_what_core_unetloader_gives(pack, host, real_width, name, weight_dtype):
     """0.33 loads NewBie itself: the same file and weight_dtype through core's
-    UNETLoader and through ours sample the same latent (float32 compute here). Core's
-    q/k norm eps (float32's) differs from the official 1e-5, hence the tolerance."""
+    UNETLoader and through ours sample the same latent (float32 compute here), to
+    float32 rounding (core's q/k norm eps, float32's, differs from the official 1e-5 by
+    nothing that shows at these weights)."""
     if host.startswith("0.3."):
         pytest.skip("ComfyUI 0.3.75 has no native NewBie")
     import comfy.sample
@@ -154,11 +156,13 @@ def test_each_file_gives_what_core_unetloader_gives(pack, host, real_width, name
     from newbie_pack.comfy_glue.quantized import FP8_MATMUL, storage_dtype
 
     path = real_width[name]
-    core_options = {} if weight_dtype == "default" else {"dtype": FP8[weight_dtype]}
+    # auto on a plain fp8 file keeps fp8: core's choice where bf16 would not fit the card.
+    core_options = {} if weight_dtype == "default" else \
+        {"dtype": FP8.get(weight_dtype, torch.float8_e4m3fn)}
     if weight_dtype == FP8_MATMUL:
         core_options["fp8_optimizations"] = True
     core = comfy.sd.load_diffusion_model(str(path), model_options=core_options)
-    # Default: the storage core picked for what is not quantized (float32 on a CPU).
+    # Default on a quantized file: the storage core picked for what is not quantized.
     storage = core.model_dtype() if weight_dtype == "default" else \
         storage_dtype(weight_dtype, path, "cpu")
     ours = load_model(path, storage, fp8_matmul=weight_dtype == FP8_MATMUL)
@@ -177,7 +181,7 @@ def test_each_file_gives_what_core_unetloader_gives(pack, host, real_width, name
                                    torch.zeros_like(noise), seed=3) for m in (core, ours)]
     err = rel(latents[1], latents[0])
     print(f"\nparity with core UNETLoader, {name} {weight_dtype}: relative error {err:.2e}")
-    assert latents[0].std() > 0.1 and err < 2e-3, err
+    assert latents[0].std() > 0.1 and err < 1e-4, err
 
 
 @pytest.fixture(scope="module")
