@@ -32,7 +32,9 @@ class NewBieTextEncode(io.ComfyNode):
                         "text as typed, Jina the rest, nothing is added. The negative gets no "
                         "system prompt unless it starts with its own, as in training.",
             inputs=[
-                io.Clip.Input("text_encoders",
+                # Shown as `clip` (its type); the id stays, so saved workflows and API
+                # prompts keep connecting by it.
+                io.Clip.Input("text_encoders", display_name="clip",
                               tooltip="Load NewBie Text Encoders' CLIP, or core's NewBie CLIP "
                                       "(DualCLIPLoader type newbie, ComfyUI 0.5+)."),
                 text_input("text", "The prompt: NewBie XML, tags or natural language, or the "

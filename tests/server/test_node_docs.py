@@ -16,3 +16,11 @@ def test_every_node_has_a_served_help_page_naming_its_inputs(comfy):
         inputs = {k for section in ("required", "optional")
                   for k in definition["input"].get(section, {})}
         assert inputs <= named, f"{name}.md does not describe {sorted(inputs - named)}"
+
+
+def test_the_encoders_input_shows_its_type_and_keeps_its_saved_id(comfy):
+    """NewBie Text Encode's CLIP input is shown as `clip` (what feeds it) while its id,
+    which saved workflows and API prompts connect by, stays `text_encoders`."""
+    spec = comfy.get_json("/object_info/NewBieTextEncode")["NewBieTextEncode"]
+    kind, options = spec["input"]["required"]["text_encoders"]
+    assert kind == "CLIP" and options.get("display_name") == "clip", options
