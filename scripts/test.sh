@@ -2,7 +2,8 @@
 # The tests, in tiers (each venv is built on first use under ~/.cache):
 #   lint      ruff over the repository
 #   unit      tests/unit: the library alone, in a venv with torch and the requirements
-#             but no ComfyUI; a few minutes
+#             but no ComfyUI; a few minutes. Then again on the oldest library versions
+#             requirements.txt allows (scripts/oldest_constraints.txt)
 #   hosts     tests/in_process, tests/server, tests/browser on ComfyUI 0.3.75 and 0.33.0
 #
 #   bash scripts/test.sh            everything
@@ -26,6 +27,14 @@ echo "=== tier unit"
 start=$(date +%s)
 "$unit/venv/bin/python" -m pytest tests/unit "$@" || status=1
 echo "=== tier unit took $(( $(date +%s) - start )) s"
+if oldest=$(bash "$here/setup_host.sh" oldest); then
+  echo "=== tier unit, oldest supported libraries"
+  "$oldest/venv/bin/python" -c "import diffusers, transformers; print('transformers',
+transformers.__version__, 'diffusers', diffusers.__version__)"
+  "$oldest/venv/bin/python" -m pytest -q tests/unit "$@" || status=1
+else
+  echo "FAILED to prepare the oldest-libraries venv"; status=1
+fi
 
 for version in $hosts; do
   host=$(bash "$here/setup_host.sh" "$version")

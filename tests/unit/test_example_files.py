@@ -3,7 +3,7 @@ it stands (a changed generator means regenerating them)."""
 import json
 from pathlib import Path
 
-from devtools.example_workflows import WORKFLOWS, to_ui
+from devtools.example_workflows import WORKFLOWS, workflow
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "example_workflows"
 
@@ -18,9 +18,17 @@ def test_examples_cover_the_promised_workflows():
 
 
 def test_every_example_is_what_the_generator_writes():
-    for name, build in WORKFLOWS.items():
+    for name in WORKFLOWS:
         assert json.loads((EXAMPLES / f"{name}.json").read_text()) == \
-            json.loads(json.dumps(to_ui(build()), ensure_ascii=False)), name
+            json.loads(json.dumps(workflow(name), ensure_ascii=False)), name
+
+
+def test_every_example_has_its_note_and_groups():
+    for name in WORKFLOWS:
+        ui = workflow(name)
+        notes = [n for n in ui["nodes"] if n["type"] == "Note"]
+        assert len(notes) == 1 and len(notes[0]["widgets_values"][0]) > 40, name
+        assert {"Prompt"} <= {g["title"] for g in ui["groups"]}, name
 
 
 LOADER_FOLDERS = {"NewBieModelLoader": "diffusion_models", "NewBieTextEncoderLoader":

@@ -53,6 +53,7 @@ const CSS = `
 .newbie-slots canvas.newbie-boxes { cursor: crosshair; flex: none; }
 `;
 const DEFAULT_BOX = [250, 250, 750, 750];
+const FIT_LIMIT = 900;
 
 // -- state ------------------------------------------------------------------------
 // Whether a saved widget value can be slot state (or a hand-broken version of it), as
@@ -182,6 +183,17 @@ class SlotEditor {
     this.root.append(this.details);
     if (focused) this.root.querySelector(`[data-slot-key="${focused}"]`)?.focus();
     if (boxFocused) this.boxes.canvas.focus();
+    requestAnimationFrame(() => this.fit());
+  }
+
+  // Grow the node until the editor needs no scrolling (up to FIT_LIMIT more pixels,
+  // about three slots): the add button and every slot header stay in view.
+  fit() {
+    const missing = this.root.scrollHeight - this.root.clientHeight;
+    if (missing <= 1 || !this.root.isConnected) return;
+    const [width, height] = this.node.size;
+    this.node.setSize([width, height + Math.min(missing, FIT_LIMIT)]);
+    this.node.setDirtyCanvas?.(true, true);
   }
 
   renderSlot(character, index, count) {
@@ -346,7 +358,7 @@ app.registerExtension({
       this.addDOMWidget("character_slots_editor", "newbie_slots", editor.root, {
         serialize: false,
         getMinHeight: () => 320,
-        getMaxHeight: () => 900,
+        getMaxHeight: () => 2000,
       });
       const size = this.computeSize();
       this.setSize([Math.max(size[0], 440), Math.max(size[1], 760)]);
