@@ -53,7 +53,7 @@ const CSS = `
 .newbie-slots canvas.newbie-boxes { cursor: crosshair; flex: none; }
 `;
 const DEFAULT_BOX = [250, 250, 750, 750];
-const FIT_LIMIT = 900;
+const HEIGHTS = [320, 1300]; // the editor's least and most height without scrolling
 
 // -- state ------------------------------------------------------------------------
 // Whether a saved widget value can be slot state (or a hand-broken version of it), as
@@ -186,13 +186,18 @@ class SlotEditor {
     requestAnimationFrame(() => this.fit());
   }
 
-  // Grow the node until the editor needs no scrolling (up to FIT_LIMIT more pixels,
-  // about three slots): the add button and every slot header stay in view.
+  // Its height without scrolling (capped near three slots) is its minimum: the node
+  // grows until the add button and every slot header are in view.
+  naturalHeight() {
+    let height = 8;
+    for (const child of this.root.children) height += child.offsetHeight + 6;
+    return Math.min(Math.max(HEIGHTS[0], height), HEIGHTS[1]);
+  }
+
   fit() {
-    const missing = this.root.scrollHeight - this.root.clientHeight;
-    if (missing <= 1 || !this.root.isConnected) return;
-    const [width, height] = this.node.size;
-    this.node.setSize([width, height + Math.min(missing, FIT_LIMIT)]);
+    if (!this.root.isConnected || this.root.scrollHeight <= this.root.clientHeight + 1) return;
+    const [width, height] = this.node.size, needed = this.node.computeSize()[1];
+    if (needed > height) this.node.setSize([width, needed]);
     this.node.setDirtyCanvas?.(true, true);
   }
 
@@ -357,7 +362,7 @@ app.registerExtension({
       this.newbieWatch();
       this.addDOMWidget("character_slots_editor", "newbie_slots", editor.root, {
         serialize: false,
-        getMinHeight: () => 320,
+        getMinHeight: () => editor.naturalHeight(),
         getMaxHeight: () => 2000,
       });
       const size = this.computeSize();
