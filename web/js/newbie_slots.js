@@ -2,12 +2,11 @@
 //
 // The state lives in the node's `character_slots` STRING input as versioned JSON
 // ({"version": 2, "characters": [{..., "box": [x1, y1, x2, y2]}]}); Python builds the
-// prompt from it, so API
-// prompts and installs without this file work the same. The editor hides the raw
-// text widget (on the classic canvas and the Nodes 2.0 renderer), edits the JSON
-// through a form and previews the XML the server builds. The widget's value is the
-// one source of truth: whatever sets it (the editor, a script, a hand-edited
-// workflow file) is what the editor shows, what is saved and what runs.
+// prompt from it, so API prompts and installs without this file work the same. The
+// editor hides the raw text widget (on the classic canvas and the Nodes 2.0 renderer),
+// edits the JSON through a form and previews the XML the server builds. The widget's
+// value is the one source of truth: whatever sets it (the editor, a script, a
+// hand-edited workflow file) is what the editor shows, what is saved and what runs.
 import { app } from "../../../scripts/app.js";
 import { api } from "../../../scripts/api.js";
 import { BoxCanvas } from "./newbie_boxes.js";
