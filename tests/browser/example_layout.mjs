@@ -3,33 +3,19 @@
 // boxes that overlap, whether the slot editor's add button and slot headers are in view
 // without scrolling, and a screenshot per workflow.
 //   node example_layout.mjs <server url> <vue: on|off> <screenshot dir> <workflow.json>...
-import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 
-const require = createRequire(`${process.env.NODE_MODULES}/`);
-const { chromium } = require("playwright-core");
+import { launch, openApp, setVueNodes, waitForApp } from "./browser.mjs";
 
 const [url, vue, shots, ...paths] = process.argv.slice(2);
-const setting = await fetch(`${url}/settings/Comfy.VueNodes.Enabled`,
-  { method: "POST", body: JSON.stringify(vue === "on") });
-if (!setting.ok) throw new Error(`setting Comfy.VueNodes.Enabled: HTTP ${setting.status}`);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
-});
+await setVueNodes(url, vue === "on");
+const browser = await launch();
 const report = { workflows: {}, errors: [] };
 try {
-  const page = await browser.newPage({ viewport: { width: 1800, height: 1100 } });
+  const page = await openApp(browser, url, { width: 1800, height: 1100 });
   page.on("pageerror", (err) => report.errors.push(String(err)));
-  await page.route("**/*", (route) => {
-    const target = new URL(route.request().url());
-    const local = ["127.0.0.1", "localhost"].includes(target.hostname);
-    return local || ["data:", "blob:"].includes(target.protocol) ? route.continue() : route.abort();
-  });
-  await page.goto(url);
-  await page.waitForFunction(() => window.app?.graph && window.LiteGraph, null, { timeout: 60000 });
+  await waitForApp(page, url);
   for (const path of paths) {
     const workflow = JSON.parse(readFileSync(path, "utf8"));
     await page.evaluate((graph) => window.app.loadGraphData(graph), workflow);

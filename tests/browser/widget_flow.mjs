@@ -2,28 +2,16 @@
 // prints one JSON object with what it saw. Run by tests/test_widget_browser.py:
 //   node widget_flow.mjs <server url> <screenshot path> <vue: on|off>
 import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
-
-// playwright-core lives in the test host's cache (NODE_MODULES), not in the checkout.
-const require = createRequire(`${process.env.NODE_MODULES}/`);
-const { chromium } = require("playwright-core");
+import { launch, openApp, setVueNodes } from "./browser.mjs";
 
 const [url, screenshot, vue = "off"] = process.argv.slice(2);
 const report = { pageErrors: [], offLoopback: [], steps: {} };
 
-// The Nodes 2.0 renderer is a user setting; set it on the server before the page loads.
-const setting = await fetch(`${url}/settings/Comfy.VueNodes.Enabled`,
-  { method: "POST", body: JSON.stringify(vue === "on") });
-if (!setting.ok) throw new Error(`setting Comfy.VueNodes.Enabled: HTTP ${setting.status}`);
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
-});
+await setVueNodes(url, vue === "on");
+const browser = await launch();
 try {
   // Tall: under the Nodes 2.0 renderer the node grows with its slots and a click needs it in view.
-  const page = await browser.newPage({ viewport: { width: 1400, height: 2400 } });
+  const page = await openApp(browser, url, { width: 1400, height: 2400 }, report.offLoopback);
   page.on("pageerror", (err) => report.pageErrors.push(String(err)));
   // Queue the graph with a PreviewAny after NewBie XML Prompt; the text it shows.
   const runXmlPrompt = (x) => page.evaluate(async (x) => {
@@ -40,15 +28,6 @@ try {
     await app.queuePrompt(0, 1);
     return await Promise.race([done, new Promise((r) => setTimeout(() => r("timeout"), 60000))]);
   }, x);
-  await page.route("**/*", (route) => {
-    const target = new URL(route.request().url());
-    const local = ["127.0.0.1", "localhost"].includes(target.hostname);
-    if (!local && !["data:", "blob:"].includes(target.protocol)) {
-      report.offLoopback.push(target.href);
-      return route.abort();
-    }
-    return route.continue();
-  });
   await page.goto(url);
   await page.waitForFunction(() => window.app?.graph && window.LiteGraph &&
     window.app.extensions?.some((e) => e.name === "NewBie.CharacterSlots"), null, { timeout: 60000 });
